@@ -1,0 +1,1 @@
+"""cdlite.theory"""

@@ -1,0 +1,1 @@
+"""cdlite's command line (installed as the import package `cdlite_cli`)."""
