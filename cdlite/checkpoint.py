@@ -1,0 +1,231 @@
+"""Checkpoints: plain .npz files with a JSON header, written atomically (DESIGN.md section 7).
+
+A checkpoint is what `np.savez` writes: one .npy member per array, plus one member "__meta__"
+holding UTF-8 JSON bytes (a uint8 array) with "format_version", the config, the step, the state
+of the random generator, and whatever else the caller adds. It is read with allow_pickle=False,
+so loading a file never runs code, and any NumPy can read it without cdlite.
+
+Writes go to a temporary file in the same folder, are flushed to disk, and then renamed over the
+target with `os.replace` (atomic on POSIX and Windows): a crash mid-save leaves the previous
+checkpoint intact instead of a half-written one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+from .backend import to_numpy
+from .errors import CdliteError
+
+FORMAT_VERSION = 1
+META_KEY = "__meta__"
+# names np.savez would take as its own arguments instead of as arrays
+_RESERVED = (META_KEY, "file", "allow_pickle")
+# what a damaged or foreign file raises inside np.load / zipfile
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError)
+
+
+# --- saving ----------------------------------------------------------------------------------
+
+def _json_default(obj):
+    # NumPy scalars and small arrays (e.g. a metric, an rng key) become plain JSON values
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
+
+
+def save_checkpoint(path, arrays: dict, meta: dict) -> None:
+    """Save `arrays` (NumPy or CuPy, copied to the host) and the JSON-able dict `meta` to the
+    .npz file `path`, atomically. "format_version" is added to the metadata."""
+    path = os.fspath(path)
+    bad = [k for k in arrays if not isinstance(k, str) or not k or k in _RESERVED]
+    if bad:
+        raise CdliteError(f"cannot save arrays named {bad} to {path}: names must be non-empty "
+                          f"strings other than {_RESERVED}; rename them")
+    host = {k: to_numpy(a) for k, a in arrays.items()}
+    objects = [k for k, a in host.items() if a.dtype == object]
+    if objects:
+        raise CdliteError(f"cannot save {objects} to {path}: object arrays need pickle, which "
+                          "checkpoints refuse; store numbers, or put small values in meta")
+    try:
+        text = json.dumps({**meta, "format_version": FORMAT_VERSION}, default=_json_default)
+    except (TypeError, ValueError) as e:
+        raise CdliteError(f"checkpoint metadata for {path} is not JSON-able ({e}); pass plain "
+                          "numbers, strings, lists and dicts (e.g. dataclasses.asdict(config))"
+                          ) from e
+    header = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **host, **{META_KEY: header})
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a checkpoint is a normal file
+        os.replace(tmp, path)
+    except BaseException:  # also KeyboardInterrupt: never leave a stray temp file
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    # make the rename itself durable (POSIX); folders cannot be opened this way on Windows
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def load_checkpoint(path, expected: dict | None = None) -> tuple[dict, dict]:
+    """Read a checkpoint written by `save_checkpoint`: returns (arrays, meta), arrays as NumPy.
+
+    `expected` (name -> shape, or a params dict whose arrays give the shapes) is compared with
+    the file: missing names, unexpected names and shape mismatches raise a CdliteError that
+    lists them. Every other problem with the file (missing, truncated, not an .npz, object
+    arrays, no or unreadable header, unknown format version) raises a CdliteError too.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CdliteError(f"checkpoint {path} does not exist; check the path (and that the run "
+                          "that should have written it finished its first save)")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:  # e.g. a folder, or no read permission
+        raise CdliteError(f"checkpoint {path} cannot be read ({e}); pass a readable .npz file"
+                          ) from e
+    if magic.startswith(b"\x93NUMPY"):
+        raise CdliteError(f"checkpoint {path} is a single .npy array, not an .npz archive with "
+                          "a header; it was not written by cdlite's save_checkpoint")
+    if not magic.startswith(b"PK\x03\x04"):  # every .npz is a zip archive
+        raise CdliteError(f"checkpoint {path} is not an .npz file (its first bytes are {magic!r},"
+                          " not a zip archive's); use a file that save_checkpoint wrote")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except _READ_ERRORS as e:
+        raise CdliteError(f"checkpoint {path} is not a readable .npz file ({type(e).__name__}: "
+                          f"{e}); it may be truncated (an interrupted copy?) or damaged; use an "
+                          "intact checkpoint") from e
+    arrays = {}
+    with npz:
+        for name in npz.files:
+            try:
+                arrays[name] = npz[name]
+            except ValueError as e:
+                if "allow_pickle" in str(e):  # NumPy's wording for object arrays
+                    raise CdliteError(
+                        f"checkpoint {path}: array {name!r} is an object array (pickled Python "
+                        "objects), which cdlite never loads since unpickling can run code; "
+                        "re-save it with numeric arrays only") from e
+                raise _damaged(path, name, e) from e
+            except _READ_ERRORS as e:
+                raise _damaged(path, name, e) from e
+    meta = _read_meta(path, arrays.pop(META_KEY, None))
+    if expected is not None:
+        _check_expected(path, arrays, expected)
+    return arrays, meta
+
+
+def _damaged(path: str, name: str, e: Exception) -> CdliteError:
+    return CdliteError(f"checkpoint {path}: array {name!r} cannot be read ({type(e).__name__}: "
+                       f"{e}); the file is damaged or truncated; use an intact checkpoint")
+
+
+def _read_meta(path: str, header) -> dict:
+    if header is None:
+        raise CdliteError(f"checkpoint {path} has no {META_KEY!r} header: it is an .npz file "
+                          "but was not written by cdlite's save_checkpoint")
+    try:
+        if header.dtype != np.uint8 or header.ndim != 1:
+            raise ValueError(f"header is a {header.dtype} array of shape {header.shape}, "
+                             "not 1-d uint8")
+        meta = json.loads(header.tobytes().decode("utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError(f"header is a JSON {type(meta).__name__}, not an object")
+    except ValueError as e:  # includes UnicodeDecodeError and json.JSONDecodeError
+        raise CdliteError(f"checkpoint {path} has an unreadable {META_KEY!r} header ({e}); "
+                          "the file is damaged or was not written by cdlite") from e
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CdliteError(f"checkpoint {path} has format_version {version!r}; this cdlite reads "
+                          f"version {FORMAT_VERSION}; load it with the cdlite version that wrote "
+                          "it")
+    return meta
+
+
+def _shape_of(v) -> tuple:
+    # an array (a params dict was passed), a shape tuple/list, or an int for a 1-d shape
+    if hasattr(v, "shape"):
+        return tuple(v.shape)
+    return (int(v),) if isinstance(v, (int, np.integer)) else tuple(int(n) for n in v)
+
+
+def _check_expected(path: str, arrays: dict, expected: dict) -> None:
+    shapes = {k: _shape_of(v) for k, v in expected.items()}
+    problems = []
+    for k, shape in shapes.items():
+        if k not in arrays:
+            problems.append(f"has no array {k!r} (expected shape {shape})")
+        elif arrays[k].shape != shape:
+            problems.append(f"has array {k!r} of shape {arrays[k].shape}, expected {shape}")
+    for k in arrays:
+        if k not in shapes:
+            problems.append(f"has unexpected array {k!r} (shape {arrays[k].shape})")
+    if problems:
+        shown = "; ".join(problems[:10])
+        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise CdliteError(f"checkpoint {path} {shown}{more}; was it saved from a different "
+                          "network config? Compare meta['config'] with yours")
+
+
+# --- random generator state ------------------------------------------------------------------
+
+def _plain(obj):
+    # bit-generator states hold NumPy arrays for some generators (MT19937, Philox)
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def rng_state(rng: np.random.Generator) -> dict:
+    """The state of `rng` as a JSON-able dict, for a checkpoint's metadata."""
+    return _plain(rng.bit_generator.state)
+
+
+def restore_rng(state: dict) -> np.random.Generator:
+    """A new Generator that continues exactly where the one of `rng_state(rng)` stopped."""
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    known = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+    if name not in known:
+        raise CdliteError(f"cannot restore a random generator of kind {name!r}; the state must "
+                          f"come from rng_state(rng) of a generator using one of {known}")
+    bit_generator = getattr(np.random, name)()
+    try:
+        bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as e:
+        raise CdliteError(f"the saved {name} random-generator state is invalid ({e}); "
+                          "the checkpoint's metadata is damaged") from e
+    return np.random.Generator(bit_generator)

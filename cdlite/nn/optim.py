@@ -1,0 +1,290 @@
+"""Optimizers (SGD with momentum; Adam of Kingma & Ba 2015), gradient clipping, learning-rate
+schedules and the exponential moving average (EMA) of parameters.
+
+Conventions of cdlite: a network's parameters are a flat dict `params: dict[str, array]`; the
+gradients are a dict with the same keys, but only for the trainable entries (fixed buffers, such
+as frozen random features, have no gradient and are never touched by an optimizer). Every update
+below happens in place, so the arrays a network holds stay the same objects during training.
+
+Optimizer state (momentum buffers, Adam moments) is created lazily on the first step, with the
+shape, dtype and device of its parameter, and is saved and restored with `state_dict()` /
+`load_state_dict()` so that a resumed run continues bit for bit.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..backend import array_module
+from ..errors import CdliteError
+
+DECAYS = ("constant", "cosine", "linear")
+
+
+# --- shared pieces ---------------------------------------------------------------------------
+
+def _buffer(store: dict, key: str, p):
+    """The state array `store[key]` of parameter `p`: zeros on first use; moved to p's device
+    and dtype if it came from a checkpoint (checkpoints hold NumPy arrays)."""
+    buf = store.get(key)
+    if buf is None:
+        buf = store[key] = array_module(p).zeros_like(p)
+    elif type(buf) is not type(p) or buf.dtype != p.dtype:
+        buf = store[key] = array_module(p).asarray(buf, dtype=p.dtype)
+    return buf
+
+
+def _check_step_args(params: dict, grads: dict, lr, default_lr: float) -> float:
+    unknown = [k for k in grads if k not in params]
+    if unknown:
+        raise CdliteError(
+            f"gradients for {unknown} have no matching parameter (parameters: {sorted(params)}); "
+            "pass the gradient dict returned by the same network's backward")
+    return default_lr if lr is None else _check_lr(lr)
+
+
+def _check_lr(lr) -> float:
+    lr = float(lr)
+    if not (lr >= 0.0 and math.isfinite(lr)):
+        raise CdliteError(f"learning rate must be a finite number >= 0, got {lr}")
+    return lr
+
+
+def _save_state(prefix: str, store: dict) -> dict:
+    # copies, so that a saved state does not change when training goes on
+    return {prefix + k: v.copy() for k, v in store.items()}
+
+
+def _load_state(prefix: str, d: dict) -> dict:
+    # copies, so that the in-place updates never write into the caller's (checkpoint's) arrays
+    return {k[len(prefix):]: array_module(v).array(v, copy=True)
+            for k, v in d.items() if k.startswith(prefix)}
+
+
+# --- SGD -------------------------------------------------------------------------------------
+
+class SGD:
+    """Stochastic gradient descent with heavy-ball momentum (Polyak 1964), as in PyTorch:
+
+        g   <- g + weight_decay * p        (L2 penalty, part of the gradient)
+        buf <- momentum * buf + g          (only when momentum > 0; buf starts at 0)
+        p   <- p - lr * buf                (p - lr * g without momentum)
+    """
+
+    def __init__(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+        if not 0.0 <= momentum < 1.0:
+            raise CdliteError(f"SGD momentum must be in [0, 1), got {momentum}; 0.9 is usual")
+        if weight_decay < 0.0:
+            raise CdliteError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.lr = _check_lr(lr)
+        self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay)
+        self.buf: dict = {}  # momentum buffers, one per trainable key, made on first use
+
+    def step(self, params: dict, grads: dict, lr: float | None = None) -> None:
+        """Update params[k] in place for every key k of `grads`; `lr` (e.g. from
+        `lr_schedule`) overrides self.lr for this step."""
+        lr = _check_step_args(params, grads, lr, self.lr)
+        wd = self.weight_decay
+        for k, g in grads.items():
+            p = params[k]
+            if self.momentum > 0.0:
+                buf = _buffer(self.buf, k, p)
+                buf *= self.momentum
+                buf += g
+                if wd:
+                    buf += wd * p  # the L2 term is part of the gradient, so it enters buf
+                p -= lr * buf
+            else:
+                if wd:
+                    p *= 1.0 - lr * wd  # p - lr * wd * p, without touching the caller's g
+                p -= lr * g
+
+    def state_dict(self) -> dict:
+        """The momentum buffers as {'sgd.buf.<key>': array} (empty without momentum)."""
+        return _save_state("sgd.buf.", self.buf)
+
+    def load_state_dict(self, d: dict) -> None:
+        """Restore the buffers; entries of `d` without the 'sgd.buf.' prefix are ignored, so
+        all arrays of a checkpoint can be passed."""
+        self.buf = _load_state("sgd.buf.", d)
+
+
+# --- Adam ------------------------------------------------------------------------------------
+
+class Adam:
+    """Adam, Algorithm 1 of Kingma & Ba (2015), with bias correction:
+
+        m <- b1 m + (1 - b1) g             v <- b2 v + (1 - b2) g^2
+        m_hat = m / (1 - b1^t)             v_hat = v / (1 - b2^t)
+        p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+
+    `weight_decay` is decoupled as in AdamW (Loshchilov & Hutter 2019): p <- p (1 - lr wd)
+    before the Adam step, instead of an L2 term in g that the 1/sqrt(v_hat) scaling would
+    distort. The step count t is shared by all keys: every step is expected to update the same
+    trainable keys (those of the network's gradient dict).
+    """
+
+    def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        b1, b2 = betas
+        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+            raise CdliteError(f"Adam betas must be in [0, 1), got {betas}; (0.9, 0.999) is usual")
+        if not eps > 0.0:
+            raise CdliteError(f"Adam eps must be > 0, got {eps}; 1e-8 is usual")
+        if weight_decay < 0.0:
+            raise CdliteError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.lr = _check_lr(lr)
+        self.b1, self.b2 = float(b1), float(b2)
+        self.eps = float(eps)
+        self.weight_decay = float(weight_decay)
+        self.t = 0          # number of steps taken
+        self.m: dict = {}   # first moments, one per trainable key, made on first use
+        self.v: dict = {}   # second (raw, uncentred) moments
+
+    def step(self, params: dict, grads: dict, lr: float | None = None) -> None:
+        """One Adam step, in place, for every key of `grads`; `lr` overrides self.lr."""
+        lr = _check_step_args(params, grads, lr, self.lr)
+        b1, b2, eps = self.b1, self.b2, self.eps
+        self.t += 1
+        bc1 = 1.0 - b1 ** self.t  # bias corrections: m and v start at 0, so early averages
+        bc2 = 1.0 - b2 ** self.t  # are too small by exactly these factors
+        for k, g in grads.items():
+            p = params[k]
+            xp = array_module(p)
+            m = _buffer(self.m, k, p)
+            v = _buffer(self.v, k, p)
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * (g * g)
+            if self.weight_decay:
+                p *= 1.0 - lr * self.weight_decay
+            # p -= lr * m_hat / (sqrt(v_hat) + eps), computed in one temporary `u`
+            u = xp.sqrt(v)
+            u *= 1.0 / math.sqrt(bc2)   # sqrt(v_hat)
+            u += eps
+            xp.divide(m, u, out=u)      # m / (sqrt(v_hat) + eps)
+            u *= lr / bc1               # lr * m_hat / (sqrt(v_hat) + eps)
+            p -= u
+
+    def state_dict(self) -> dict:
+        """{'adam.t': 0-d int64, 'adam.m.<key>': array, 'adam.v.<key>': array}."""
+        return {"adam.t": np.array(self.t, dtype=np.int64),
+                **_save_state("adam.m.", self.m), **_save_state("adam.v.", self.v)}
+
+    def load_state_dict(self, d: dict) -> None:
+        """Restore t and the moments; entries without the 'adam.' prefix are ignored, so all
+        arrays of a checkpoint can be passed."""
+        if "adam.t" not in d:
+            raise CdliteError(
+                f"no 'adam.t' in the optimizer state (names: {sorted(d)[:8]}...); "
+                "was it saved by a different optimizer? Resume with the one that saved it")
+        self.t = int(d["adam.t"])
+        self.m = _load_state("adam.m.", d)
+        self.v = _load_state("adam.v.", d)
+
+
+# --- gradient clipping -----------------------------------------------------------------------
+
+def clip_grad_norm(grads: dict, max_norm: float) -> float:
+    """Global-norm gradient clipping (Pascanu, Mikolov & Bengio 2013).
+
+    The norm is taken over all arrays together, sqrt(sum_k |g_k|^2), so clipping rescales every
+    gradient by the same factor and keeps the update's direction. Above `max_norm` the arrays are
+    scaled in place to norm max_norm; below it they are untouched. Returns the norm before
+    clipping (a float; inf or nan if a gradient is, and then nothing is scaled).
+    """
+    if not max_norm > 0.0:
+        raise CdliteError(f"max_norm must be > 0, got {max_norm}")
+    total = 0.0
+    for g in grads.values():
+        xp = array_module(g)
+        total += float(xp.sum(g * g))  # accumulate in a Python float (float64)
+    total = math.sqrt(total)
+    if math.isfinite(total) and total > max_norm:
+        scale = max_norm / total
+        for g in grads.values():
+            g *= scale
+    return total
+
+
+# --- learning-rate schedule ------------------------------------------------------------------
+
+def lr_schedule(step: int, base_lr: float, warmup_steps: int = 0, total_steps: int | None = None,
+                decay: str = "constant", final_frac: float = 0.0) -> float:
+    """Learning rate at `step` (counted from 0): linear warm-up, then constant, cosine
+    (Loshchilov & Hutter 2017, SGDR, without restarts) or linear decay.
+
+    - warm-up, step < warmup_steps: base_lr * (step + 1) / warmup_steps, so the first step
+      already moves and the last warm-up step reaches base_lr;
+    - then, with progress q going from 0 at step = warmup_steps to 1 at the last step of the run,
+      step = total_steps - 1:
+        constant: base_lr
+        cosine:   base_lr * (final_frac + (1 - final_frac) * (1 + cos(pi q)) / 2)
+        linear:   base_lr * (final_frac + (1 - final_frac) * (1 - q))
+      Steps past the end keep final_frac * base_lr.
+    """
+    if decay not in DECAYS:
+        raise CdliteError(f"unknown lr decay {decay!r}; use one of {DECAYS}")
+    if step < 0 or warmup_steps < 0:
+        raise CdliteError(f"step and warmup_steps must be >= 0, got {step} and {warmup_steps}")
+    if not 0.0 <= final_frac <= 1.0:
+        raise CdliteError(f"final_frac must be in [0, 1], got {final_frac}")
+    if decay != "constant":
+        if total_steps is None or total_steps <= warmup_steps:
+            raise CdliteError(
+                f"decay {decay!r} needs total_steps > warmup_steps, got total_steps={total_steps},"
+                f" warmup_steps={warmup_steps}; pass the run's number of steps")
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    if decay == "constant":
+        return base_lr
+    # max(1, ...): a run whose only post-warm-up step is the last one goes straight to q = 1
+    q = min(1.0, (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps))
+    if decay == "cosine":
+        frac = 0.5 * (1.0 + math.cos(math.pi * q))
+    else:
+        frac = 1.0 - q
+    return base_lr * (final_frac + (1.0 - final_frac) * frac)
+
+
+# --- EMA of parameters -----------------------------------------------------------------------
+
+def ema_update(ema_params: dict, params: dict, rate: float) -> None:
+    """Exponential moving average of the weights (Polyak averaging; the target network
+    theta_minus <- mu theta_minus + (1 - mu) theta of Song et al. 2023), in place.
+
+    Written as ema += (1 - rate) (param - ema), which equals rate*ema + (1-rate)*param but
+    leaves a fixed buffer (param == ema) exactly unchanged. Every key is updated, buffers too.
+    """
+    if not 0.0 <= rate <= 1.0:
+        raise CdliteError(f"EMA rate must be in [0, 1], got {rate}; e.g. 0.999, or "
+                          "ema_rate_from_half_life(half_life_steps)")
+    if ema_params.keys() != params.keys():
+        only_ema = sorted(ema_params.keys() - params.keys())
+        only_params = sorted(params.keys() - ema_params.keys())
+        raise CdliteError(f"EMA and parameters have different keys: only in EMA {only_ema}, only "
+                          f"in params {only_params}; make the EMA with copy_params(params)")
+    for k, p in params.items():
+        e = ema_params[k]
+        d = p - e
+        d *= 1.0 - rate
+        e += d
+
+
+def ema_rate_from_half_life(half_life_steps: float) -> float:
+    """The EMA rate whose weight on old values halves every `half_life_steps` updates:
+    rate ** half_life = 1/2, so rate = 0.5 ** (1 / half_life). A half-life of 0 gives rate 0
+    (the EMA is the current parameters)."""
+    if not half_life_steps >= 0.0:
+        raise CdliteError(f"EMA half-life must be >= 0 steps, got {half_life_steps}")
+    if half_life_steps == 0:
+        return 0.0
+    return 0.5 ** (1.0 / half_life_steps)
+
+
+def copy_params(params: dict) -> dict:
+    """A deep copy of a parameter dict (new arrays, same device and dtype), e.g. to start an EMA."""
+    return {k: v.copy() for k, v in params.items()}

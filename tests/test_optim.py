@@ -1,0 +1,199 @@
+"""Optimizers, clipping, schedules and EMA: checked against closed forms (float64)."""
+import math
+
+import numpy as np
+import pytest
+
+from cdlite.errors import CdliteError
+from cdlite.nn.optim import (SGD, Adam, clip_grad_norm, copy_params, ema_rate_from_half_life,
+                             ema_update, lr_schedule)
+
+
+def quadratic(d=6, cond=10.0, seed=0):
+    """0.5 x^T Q x - b^T x with Q SPD, eigenvalues in [1, cond]; minimum at Q^-1 b."""
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    Q = U @ np.diag(np.linspace(1.0, cond, d)) @ U.T
+    b = rng.standard_normal(d)
+    return Q, b, np.linalg.solve(Q, b)
+
+
+def minimize(opt, Q, b, steps, lr_at=None):
+    params = {"x": np.zeros(len(b)), "fixed": np.ones(3)}  # "fixed" has no gradient
+    for s in range(steps):
+        grads = {"x": Q @ params["x"] - b}
+        opt.step(params, grads, lr=None if lr_at is None else lr_at(s))
+    assert np.array_equal(params["fixed"], np.ones(3))  # buffers are never touched
+    return params["x"]
+
+
+# --- convergence on a convex quadratic -------------------------------------------------------
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
+def test_sgd_reaches_quadratic_minimum(momentum):
+    Q, b, x_star = quadratic()
+    # lr = 1/L with L = 10 the largest eigenvalue; with momentum a smaller lr keeps it stable
+    x = minimize(SGD(lr=0.1 * (1 - momentum), momentum=momentum), Q, b, steps=600)
+    np.testing.assert_allclose(x, x_star, atol=1e-8)
+
+
+def test_adam_reaches_quadratic_minimum():
+    Q, b, x_star = quadratic()
+    steps = 3000
+    # constant-lr Adam hovers at distance ~lr around the minimum; a cosine decay to 0 settles it
+    x = minimize(Adam(lr=0.05), Q, b, steps,
+                 lr_at=lambda s: lr_schedule(s, 0.05, total_steps=steps, decay="cosine"))
+    np.testing.assert_allclose(x, x_star, atol=1e-6)
+
+
+def test_adam_first_step_moves_each_coordinate_by_lr():
+    # with bias correction m_hat = g and v_hat = g^2 after one step: the move is lr * sign(g),
+    # whatever the gradient's scale
+    g = np.array([1e-3, -2.0, 5e2, -7e-2, 3.0])
+    p = {"w": np.zeros(5)}
+    Adam(lr=0.01).step(p, {"w": g})
+    np.testing.assert_allclose(p["w"], -0.01 * np.sign(g), rtol=1e-4)
+
+
+def test_steps_keep_float32_and_update_in_place():
+    p = {"W": np.ones((3, 2), np.float32)}
+    W = p["W"]
+    opts = (SGD(0.1), SGD(0.1, momentum=0.9, weight_decay=0.1), Adam(0.1, weight_decay=0.1))
+    for opt in opts:
+        opt.step(p, {"W": np.full((3, 2), 0.5, np.float32)})
+        opt.step(p, {"W": np.full((3, 2), 0.5, np.float32)})
+    assert p["W"] is W and W.dtype == np.float32
+    states = {**opts[1].state_dict(), **opts[2].state_dict()}
+    assert len(states) == 4 and all(a.dtype == np.float32 for a in states.values() if a.ndim)
+
+
+def test_weight_decay_with_zero_gradient_shrinks_geometrically():
+    lr, wd = 0.1, 0.5
+    # Adam's decay is decoupled: with g = 0, m = 0 and only the decay acts
+    for opt in (SGD(lr, weight_decay=wd), Adam(lr, weight_decay=wd)):
+        p = {"w": np.ones(4)}
+        for _ in range(3):
+            opt.step(p, {"w": np.zeros(4)})
+        np.testing.assert_allclose(p["w"], (1 - lr * wd) ** 3, rtol=1e-12)
+
+
+def test_unknown_gradient_key_is_refused():
+    with pytest.raises(CdliteError, match="no matching parameter"):
+        Adam(0.1).step({"a": np.zeros(2)}, {"b": np.zeros(2)})
+
+
+# --- state_dict: resuming continues bit for bit ----------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: Adam(0.03, weight_decay=0.01),
+                                  lambda: SGD(0.02, momentum=0.9, weight_decay=0.01)])
+def test_state_dict_round_trip_resumes_exactly(make):
+    Q, b, _ = quadratic()
+
+    def run(opt, params, steps):
+        for _ in range(steps):
+            opt.step(params, {"x": Q @ params["x"] - b})
+
+    straight = {"x": np.zeros(len(b))}
+    run(make(), straight, 10)
+
+    first = {"x": np.zeros(len(b))}
+    opt = make()
+    run(opt, first, 5)
+    state = opt.state_dict()
+    resumed = make()
+    resumed.load_state_dict({**state, "x": first["x"]})  # other entries are ignored
+    run(opt, {"x": np.zeros(len(b))}, 3)  # the saved state is a copy, unaffected by this
+    run(resumed, first, 5)
+    assert np.array_equal(first["x"], straight["x"])
+
+
+def test_adam_state_names_and_wrong_optimizer():
+    opt = Adam(0.1)
+    opt.step({"in.W": np.ones((2, 2)), "in.b": np.ones(2)}, {"in.W": np.ones((2, 2))})
+    sd = opt.state_dict()
+    assert set(sd) == {"adam.t", "adam.m.in.W", "adam.v.in.W"}
+    assert sd["adam.t"].shape == () and int(sd["adam.t"]) == 1
+    with pytest.raises(CdliteError, match="adam.t"):
+        Adam(0.1).load_state_dict(SGD(0.1, momentum=0.9).state_dict())
+
+
+# --- gradient clipping -----------------------------------------------------------------------
+
+def test_clip_grad_norm_bounds_global_norm_and_keeps_direction():
+    rng = np.random.default_rng(1)
+    grads = {"a": rng.standard_normal((4, 3)), "b": rng.standard_normal(5)}
+    before = {k: g.copy() for k, g in grads.items()}
+    norm = math.sqrt(sum(float(np.sum(g ** 2)) for g in before.values()))
+    returned = clip_grad_norm(grads, max_norm=0.5 * norm)
+    assert returned == pytest.approx(norm, rel=1e-12)
+    after = math.sqrt(sum(float(np.sum(g ** 2)) for g in grads.values()))
+    assert after == pytest.approx(0.5 * norm, rel=1e-12)
+    for k in grads:  # one common factor: the direction is kept
+        np.testing.assert_allclose(grads[k], 0.5 * before[k], rtol=1e-12)
+
+
+def test_clip_grad_norm_leaves_small_gradients_untouched():
+    grads = {"a": np.array([0.3, -0.4])}  # norm 0.5
+    a = grads["a"]
+    assert clip_grad_norm(grads, max_norm=1.0) == pytest.approx(0.5)
+    assert grads["a"] is a and np.array_equal(a, [0.3, -0.4])
+
+
+# --- learning-rate schedules -----------------------------------------------------------------
+
+def test_warmup_is_linear_and_reaches_base():
+    lrs = [lr_schedule(s, 1e-3, warmup_steps=10, total_steps=100, decay="cosine")
+           for s in range(10)]
+    np.testing.assert_allclose(lrs, 1e-3 * np.arange(1, 11) / 10, rtol=1e-12)
+    assert lr_schedule(10, 1e-3, warmup_steps=10, total_steps=100, decay="cosine") == 1e-3
+
+
+@pytest.mark.parametrize("decay", ["cosine", "linear"])
+def test_decay_hits_final_fraction_at_the_end(decay):
+    base, final, total, warm = 2e-3, 0.1, 50, 5
+    lrs = np.array([lr_schedule(s, base, warm, total, decay, final) for s in range(total + 3)])
+    assert lrs[warm] == pytest.approx(base)
+    assert lrs[total - 1] == pytest.approx(final * base, rel=1e-12)
+    assert np.all(np.diff(lrs[warm:]) <= 1e-15)              # never increases after warm-up
+    np.testing.assert_allclose(lrs[total:], final * base)    # and stays there past the end
+    mid = warm + (total - 1 - warm) / 2                      # halfway: both give the midpoint
+    assert lr_schedule(mid, base, warm, total, decay, final) == pytest.approx(
+        base * (final + (1 - final) / 2))
+
+
+def test_constant_schedule_and_bad_options():
+    assert lr_schedule(1000, 0.5) == 0.5
+    with pytest.raises(CdliteError, match="unknown lr decay 'exp'"):
+        lr_schedule(0, 0.1, decay="exp")
+    with pytest.raises(CdliteError, match="total_steps"):
+        lr_schedule(0, 0.1, decay="cosine")
+
+
+# --- EMA -------------------------------------------------------------------------------------
+
+def test_ema_matches_closed_form_and_keeps_buffers_exact():
+    rate, c, k = 0.9, 3.0, 25
+    params = {"w": np.full(4, c), "fixed": np.array([0.1, 0.7, -2.3])}
+    ema = copy_params(params)
+    ema["w"][:] = -1.0  # ema_0
+    assert ema["fixed"] is not params["fixed"]
+    for _ in range(k):
+        ema_update(ema, params, rate)
+    np.testing.assert_allclose(ema["w"], c + rate ** k * (-1.0 - c), rtol=1e-12)
+    assert np.array_equal(ema["fixed"], params["fixed"])  # exactly, not just approximately
+
+
+def test_half_life_halves_the_weight():
+    h = 10
+    rate = ema_rate_from_half_life(h)
+    assert rate ** h == pytest.approx(0.5, rel=1e-12)
+    ema, target = {"w": np.ones(2)}, {"w": np.zeros(2)}
+    for _ in range(h):
+        ema_update(ema, target, rate)
+    np.testing.assert_allclose(ema["w"], 0.5, rtol=1e-12)
+    assert ema_rate_from_half_life(0) == 0.0
+
+
+def test_ema_key_mismatch_is_refused():
+    with pytest.raises(CdliteError, match="only in params"):
+        ema_update({"a": np.zeros(1)}, {"a": np.zeros(1), "b": np.zeros(1)}, 0.9)
