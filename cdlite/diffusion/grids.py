@@ -1,0 +1,30 @@
+"""Noise levels: the Karras sampling grid and the log-normal training distribution (EDM, eq. 5
+and Table 1 of Karras et al. 2022)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import randn
+
+
+def karras_sigmas(N: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0,
+                  xp=np, dtype=np.float64):
+    """sigma_i = (sigma_max^(1/rho) + i/(N-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho,
+    i = 0..N-1, then sigma_N = 0. Returns N + 1 decreasing values, ending at 0."""
+    if N < 1:
+        raise ValueError(f"the grid needs N >= 1 steps, got {N}")
+    if not 0 < sigma_min < sigma_max:
+        raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
+    if N == 1:
+        s = np.array([sigma_max], np.float64)
+    else:
+        i = np.arange(N, dtype=np.float64)
+        lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+        s = (hi + i / (N - 1) * (lo - hi)) ** rho
+    return xp.asarray(np.append(s, 0.0).astype(dtype))
+
+
+def sample_training_sigmas(rng, B: int, P_mean: float = -1.2, P_std: float = 1.2, xp=np,
+                           dtype=np.float32):
+    """ln(sigma) ~ Normal(P_mean, P_std^2): where EDM spends its training effort. (B,)"""
+    return xp.exp(P_mean + P_std * randn(rng, (B,), xp, dtype))

@@ -1,0 +1,72 @@
+"""Teacher training: Adam on the EDM denoising loss over mini-batches of the n training points,
+with an EMA of the weights and evaluation callbacks so memorization can be followed over time."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..backend import array_module, randint
+from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_rate_from_half_life, ema_update, \
+    lr_schedule
+from ..progress import progress
+from .loss import edm_loss
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    steps: int = 4000             # Adam steps
+    batch: int = 256              # mini-batch, drawn with replacement from the n training points
+    lr: float = 2e-3              # Adam learning rate
+    warmup: int = 100             # linear learning-rate warm-up steps
+    lr_decay: str = "constant"    # "constant", "cosine" or "linear" after warm-up
+    grad_clip: float = 1.0        # clip the global gradient norm (0 = off)
+    ema_half_life: float = 0.0    # EMA half-life in steps (0 = evaluate the raw weights)
+    P_mean: float = -1.2          # ln(sigma) ~ N(P_mean, P_std^2) during training
+    P_std: float = 1.2
+    eval_every: int = 500         # call on_eval every this many steps (and at the end)
+
+
+@dataclass
+class TrainResult:
+    params: dict                  # the trained weights
+    ema: dict                     # their EMA (the weights to evaluate and distill from)
+    losses: list = field(default_factory=list)   # loss per step
+    history: list = field(default_factory=list)  # one dict per evaluation: {"step", ...}
+
+
+def train_teacher(denoiser, params, train_x, cfg: TeacherConfig, rng, on_eval=None,
+                  show_progress=None, optimizer_state=None) -> TrainResult:
+    """Train `params` of an EDMDenoiser on `train_x` (n, d).
+
+    on_eval(step, eval_params) -> dict is called at step 0, every cfg.eval_every steps and at the
+    end; its dicts are collected in `history`. eval_params is the EMA (or the raw weights when
+    cfg.ema_half_life == 0).
+    """
+    xp = array_module(train_x)
+    n = train_x.shape[0]
+    opt = Adam(cfg.lr)
+    if optimizer_state:
+        opt.load_state_dict(optimizer_state)
+    use_ema = cfg.ema_half_life > 0
+    ema = copy_params(params) if use_ema else params
+    rate = ema_rate_from_half_life(cfg.ema_half_life) if use_ema else 0.0
+    result = TrainResult(params, ema)
+
+    def evaluate(step):
+        if on_eval is not None:
+            result.history.append({"step": step, **on_eval(step, ema)})
+
+    evaluate(0)
+    for step in progress(range(1, cfg.steps + 1), cfg.steps, "teacher", show_progress):
+        x = train_x[randint(rng, 0, n, cfg.batch, xp)]  # (B, d)
+        loss, grads = edm_loss(denoiser, params, x, rng, cfg.P_mean, cfg.P_std)
+        if cfg.grad_clip > 0:
+            clip_grad_norm(grads, cfg.grad_clip)
+        # lr_schedule counts from 0
+        opt.step(params, grads, lr=lr_schedule(step - 1, cfg.lr, cfg.warmup, cfg.steps, cfg.lr_decay))
+        if use_ema:
+            ema_update(ema, params, rate)
+        result.losses.append(loss)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            evaluate(step)
+    result.optimizer = opt
+    return result

@@ -1,0 +1,157 @@
+"""The teacher's math against closed forms: preconditioning, loss gradient, samplers, optima."""
+import numpy as np
+import pytest
+
+from cdlite.backend import make_rng
+from cdlite.data.gaussians import GaussianMixture, circle_mixture
+from cdlite.diffusion import (EDMDenoiser, EmpiricalOptimalDenoiser, TeacherConfig,
+                              denoising_loss, edm_coeffs, generate, karras_sigmas, sample_euler,
+                              sample_heun, train_teacher)
+from cdlite.nn.gradcheck import check_grads
+from cdlite.nn.networks import build_network
+
+
+def test_karras_grid():
+    s = karras_sigmas(18, 0.002, 80.0, 7.0)
+    assert len(s) == 19 and s[-1] == 0
+    np.testing.assert_allclose([s[0], s[-2]], [80.0, 0.002], rtol=1e-12)
+    assert np.all(np.diff(s) < 0)
+    with pytest.raises(ValueError, match="sigma_min < sigma_max"):
+        karras_sigmas(5, 1.0, 0.5)
+
+
+def test_preconditioning_identities():
+    sd = 0.7
+    sigma = np.array([1e-4, 0.1, 1.0, 50.0])
+    c_skip, c_out, c_in, c_noise = edm_coeffs(sigma, sd)
+    lam = (sigma ** 2 + sd ** 2) / (sigma * sd) ** 2
+    np.testing.assert_allclose(lam * c_out ** 2, 1.0, rtol=1e-12)  # unit effective weight
+    np.testing.assert_allclose(c_skip ** 2 * sd ** 2 + c_out ** 2 * 0 + 0, c_skip ** 2 * sd ** 2)
+    np.testing.assert_allclose(c_in ** 2 * (sd ** 2 + sigma ** 2), 1.0)  # unit-variance input
+    # D(y, sigma) -> y as sigma -> 0, for any weights
+    rng = make_rng(0)
+    net = build_network("mlp", d=3, hidden=16, depth=2)
+    params = net.init(rng, np.float64)
+    params = {k: v + 0.5 * rng.standard_normal(v.shape) for k, v in params.items()}
+    den = EDMDenoiser(net, sd)
+    y = rng.standard_normal((5, 3))
+    for s, tol in [(1e-3, 1e-2), (1e-6, 1e-5)]:
+        np.testing.assert_allclose(den.forward(params, y, s)[0], y, atol=tol)
+
+
+@pytest.mark.parametrize("kind,opts", [("mlp", dict(d=2, hidden=12, depth=2, input_fourier=4)),
+                                       ("rf", dict(d=3, p=24, emb_dim=4))])
+def test_loss_gradient_through_the_whole_denoiser(kind, opts):
+    rng = make_rng(1)
+    net = build_network(kind, **opts)
+    params = net.init(rng, np.float64)
+    params = {k: (v + 0.3 * rng.standard_normal(v.shape) if k in net.trainable else v)
+              for k, v in params.items()}
+    den = EDMDenoiser(net, 0.6)
+    x = rng.standard_normal((7, net.cfg.d))
+    sigma = np.exp(rng.normal(-1.2, 1.2, 7))
+    noise = rng.standard_normal(x.shape)
+    _, grads = denoising_loss(den, params, x, sigma, noise)
+    check_grads(lambda: denoising_loss(den, params, x, sigma, noise)[0], grads,
+                {k: params[k] for k in grads}, rng, tol=1e-6)
+
+
+def test_heun_with_exact_mixture_denoiser_gives_true_loglik():
+    # Tolerance 0.05 nats: the Monte-Carlo error of a mean over 4000 samples is ~0.02 here.
+    mix = circle_mixture()
+    sig = karras_sigmas(40, 0.002, 20.0)
+    x, nfe = generate(lambda y, s: mix.denoise(y, s), 4000, 2, sig, make_rng(0), dtype=np.float64)
+    assert nfe == 2 * 40 - 1
+    true = mix.sample(4000, make_rng(1))
+    assert abs(mix.log_density(x).mean() - mix.log_density(true).mean()) < 0.05
+
+
+def test_stochastic_sampler_with_exact_denoiser():
+    mix = circle_mixture()
+    sig = karras_sigmas(32, 0.002, 20.0)
+    x, nfe = generate(lambda y, s: mix.denoise(y, s), 3000, 2, sig, make_rng(2),
+                      sampler="stochastic", dtype=np.float64, S_churn=10.0)
+    assert nfe == 63
+    true = mix.sample(3000, make_rng(3))
+    assert abs(mix.log_density(x).mean() - mix.log_density(true).mean()) < 0.08
+
+
+def test_heun_with_empirical_optimum_lands_on_training_points():
+    rng = make_rng(4)
+    train = rng.standard_normal((20, 3))
+    den = EmpiricalOptimalDenoiser(train, block=7)  # blocks smaller than n on purpose
+    x, _ = generate(den, 500, 3, karras_sigmas(40, 0.002, 20.0), make_rng(5), dtype=np.float64)
+    dist = np.sqrt(((x[:, None] - train[None]) ** 2).sum(-1)).min(axis=1)
+    assert dist.max() < 1e-2  # every sample sits on a training point
+
+
+def test_empirical_optimum_is_stable_and_blocking_is_exact():
+    rng = make_rng(6)
+    train = rng.standard_normal((50, 4))
+    y = rng.standard_normal((9, 4))
+    for sigma in [1e-4, 0.3, 5.0]:
+        a = EmpiricalOptimalDenoiser(train, block=8)(y, sigma)
+        b = EmpiricalOptimalDenoiser(train, block=1000)(y, sigma)
+        d2 = ((y[:, None] - train[None]) ** 2).sum(-1)
+        w = np.exp(-(d2 - d2.min(1, keepdims=True)) / (2 * sigma ** 2))
+        ref = (w / w.sum(1, keepdims=True)) @ train
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, b, atol=1e-10)
+        np.testing.assert_allclose(a, ref, atol=1e-8)
+    # tiny sigma: the nearest training point; huge sigma: the training mean
+    nearest = train[((y[:, None] - train[None]) ** 2).sum(-1).argmin(1)]
+    np.testing.assert_allclose(EmpiricalOptimalDenoiser(train)(y, 1e-6), nearest, atol=1e-10)
+    np.testing.assert_allclose(EmpiricalOptimalDenoiser(train)(y, 1e6), np.broadcast_to(
+        train.mean(0), y.shape), atol=1e-6)
+
+
+def _gaussian_1d_flow(N, sampler):
+    """ODE of N(0, s^2) data: D = y s^2/(s^2+sigma^2), exact x(sigma) = x0 sqrt((s^2+sigma^2)/(s^2+sigma0^2))."""
+    s = 1.0
+    den = lambda y, sigma: y * s ** 2 / (s ** 2 + sigma ** 2)  # noqa: E731
+    grid = np.linspace(10.0, 0.5, N + 1)  # ends above 0, so every Heun step is corrected
+    x0 = np.array([[1.0], [-2.0]]) * 10.0
+    x, _ = sampler(den, x0, grid)
+    exact = x0 * np.sqrt((s ** 2 + 0.5 ** 2) / (s ** 2 + 10.0 ** 2))
+    return np.abs(x - exact).max()
+
+
+def test_heun_is_second_order_and_euler_first_order():
+    heun = [_gaussian_1d_flow(N, sample_heun) for N in (8, 16, 32)]
+    euler = [_gaussian_1d_flow(N, sample_euler) for N in (8, 16, 32)]
+    for a, b in zip(heun, heun[1:]):
+        assert 3.3 < a / b < 4.8, heun
+    for a, b in zip(euler, euler[1:]):
+        assert 1.6 < a / b < 2.4, euler
+
+
+def test_teacher_training_lowers_the_loss_and_is_deterministic():
+    mix = circle_mixture()
+    train = mix.sample(16, make_rng(0)).astype(np.float32)
+
+    net = build_network("mlp", d=2, hidden=32, depth=2, input_fourier=8)
+    den = EDMDenoiser(net, float(train.std()))
+    init = net.init(make_rng(7))
+    # a fixed evaluation of the loss: 64 noise draws per point at log-normal sigmas
+    ev = make_rng(8)
+    xs = np.repeat(train, 64, axis=0)
+    sig = np.exp(ev.normal(-1.2, 1.2, len(xs))).astype(np.float32)
+    eps = ev.standard_normal(xs.shape).astype(np.float32)
+
+    def run():
+        rng = make_rng(7)
+        params = net.init(rng)
+        calls = []
+        res = train_teacher(den, params, train, TeacherConfig(steps=300, eval_every=100,
+                                                              ema_half_life=20), rng,
+                            on_eval=lambda step, p: calls.append(step) or {"n": len(p)})
+        return res, calls
+
+    res, calls = run()
+    assert calls == [0, 100, 200, 300] and [h["step"] for h in res.history] == calls
+    before = denoising_loss(den, init, xs, sig, eps)[0]
+    after = denoising_loss(den, res.params, xs, sig, eps)[0]
+    assert after < 0.85 * before, (before, after)
+    assert res.ema is not res.params
+    res2, _ = run()
+    np.testing.assert_array_equal(res.losses, res2.losses)
