@@ -269,6 +269,9 @@ def ema_update(ema_params: dict, params: dict, rate: float) -> None:
                           f"in params {only_params}; make the EMA with copy_params(params)")
     for k, p in params.items():
         e = ema_params[k]
+        if rate == 0.0:  # mu = 0: an exact copy (e + (p - e) can differ from p in the last bit)
+            e[...] = p
+            continue
         d = p - e
         d *= 1.0 - rate
         e += d

@@ -1,0 +1,106 @@
+"""The consistency loop, shared by distillation (CD, Algorithm 2) and training (CT, Algorithm 3) of
+Song et al. (2023). Four sets of weights, named so they are never confused:
+
+  teacher   the trained diffusion model (a denoiser function); frozen, used only by CD
+  params    theta: the student, the only weights the optimizer changes
+  target    theta_minus: EMA of the student with rate mu, gives the regression targets
+            (mu = 0: a stop-gradient copy of the student)
+  ema       a separate, slower EMA of the student used only for evaluation (optional)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..backend import array_module, randint
+from ..diffusion.grids import karras_sigmas
+from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_rate_from_half_life, ema_update
+from ..progress import progress
+from .losses import cd_loss, ct_grid_size, ct_loss
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    steps: int = 2000             # student Adam steps
+    batch: int = 256              # mini-batch from the training points
+    lr: float = 2e-4              # Adam learning rate
+    N: int = 18                   # grid size (CIFAR-10 setting of Song et al.)
+    mu: float = 0.95              # target EMA rate theta_minus <- mu theta_minus + (1 - mu) theta
+    solver: str = "heun"          # teacher ODE step: "heun" or "euler" (CD only)
+    distance: str = "l2"          # "l2" or "pseudo-huber"
+    huber_c: float = 0.0          # pseudo-Huber c (0 = 0.00054 sqrt(d), Song & Dhariwal 2023)
+    init: str = "teacher"         # student starts from the teacher's weights, or "scratch"
+    ema_half_life: float = 0.0    # evaluation EMA half-life in steps (0 = evaluate the student)
+    grad_clip: float = 1.0        # global gradient-norm clip (0 = off)
+    ct_schedule: bool = False     # grow the grid from 2 to N points over training (CT, appendix C)
+    eval_every: int = 500         # call on_eval every this many steps (and at the end)
+
+
+@dataclass
+class DistillResult:
+    params: dict                  # theta, the student
+    target: dict                  # theta_minus
+    ema: dict                     # evaluation EMA (is `params` when ema_half_life == 0)
+    losses: list = field(default_factory=list)
+    history: list = field(default_factory=list)
+
+
+def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillConfig, rng,
+                      sigma_min, sigma_max, rho, on_eval, show_progress, desc):
+    xp = array_module(train_x)
+    d = train_x.shape[1]
+    c = cfg.huber_c or 0.00054 * np.sqrt(d)
+    target = copy_params(params)  # theta_minus <- theta (Algorithm 2, line 1)
+    use_ema = cfg.ema_half_life > 0
+    ema = copy_params(params) if use_ema else params
+    ema_rate = ema_rate_from_half_life(cfg.ema_half_life) if use_ema else 0.0
+    opt = Adam(cfg.lr)
+    result = DistillResult(params, target, ema)
+
+    def grid_for(step):
+        N = ct_grid_size(step, cfg.steps, s1=cfg.N - 1) if cfg.ct_schedule else cfg.N
+        # ascending t_1 = sigma_min < ... < t_N = sigma_max: the Karras grid read backwards
+        return karras_sigmas(N, sigma_min, sigma_max, rho, xp, train_x.dtype)[:-1][::-1].copy()
+
+    def evaluate(step):
+        if on_eval is not None:
+            result.history.append({"step": step, **on_eval(step, ema)})
+
+    evaluate(0)
+    grid = grid_for(0)
+    for step in progress(range(1, cfg.steps + 1), cfg.steps, desc, show_progress):
+        if cfg.ct_schedule:
+            grid = grid_for(step)
+        x = train_x[randint(rng, 0, train_x.shape[0], cfg.batch, xp)]  # line 3: x ~ data
+        loss, grads = loss_fn(student, params, target, teacher, x, grid, rng, cfg.solver,
+                              cfg.distance, c)
+        if cfg.grad_clip > 0:
+            clip_grad_norm(grads, cfg.grad_clip)
+        opt.step(params, grads)  # line 8: theta <- theta - eta grad
+        ema_update(target, params, cfg.mu)  # line 9: theta_minus <- mu theta_minus + (1-mu) theta
+        if use_ema:
+            ema_update(ema, params, ema_rate)
+        result.losses.append(loss)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            evaluate(step)
+    return result
+
+
+def distill(teacher, student, params, train_x, cfg: DistillConfig, rng, sigma_min=0.002,
+            sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None) -> DistillResult:
+    """Consistency distillation (Algorithm 2 of Song et al. 2023).
+
+    teacher: denoiser function (y, sigma) -> D; student: ConsistencyFunction; params: its initial
+    weights (a copy of the teacher's for init='teacher'), trained in place.
+    on_eval(step, eval_params) -> dict is recorded in `history`.
+    """
+    return _consistency_loop(cd_loss, student, params, teacher, train_x, cfg, rng, sigma_min,
+                             sigma_max, rho, on_eval, show_progress, "distill (CD)")
+
+
+def consistency_train(student, params, train_x, cfg: DistillConfig, rng, sigma_min=0.002,
+                      sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None) -> DistillResult:
+    """Consistency training (Algorithm 3 of Song et al. 2023): the same loop without a teacher."""
+    return _consistency_loop(ct_loss, student, params, None, train_x, cfg, rng, sigma_min,
+                             sigma_max, rho, on_eval, show_progress, "train (CT)")
