@@ -1,0 +1,178 @@
+"""Small image sets: the 8x8 digits shipped with cdlite, MNIST-format IDX files, user .npy/.npz.
+
+Loaders here return pixels in their file's own units (digits 0..16, MNIST 0..255) as float32;
+scaling to the model's range is done once, in `dataset.make_dataset`.
+
+IDX (LeCun & Cortes, the MNIST file format, also used by Fashion-MNIST): a 4-byte magic number
+00 00 <type code> <ndim>, then ndim big-endian int32 sizes, then the values in C order, big-endian.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from importlib import resources
+
+import numpy as np
+
+from ..errors import CdliteError
+
+# IDX type code -> big-endian NumPy dtype
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+# --- the 8x8 digits -------------------------------------------------------------------------------
+
+def load_digits():
+    """The UCI optical-recognition 8x8 digits (Alpaydin & Kaynak 1998, CC BY 4.0), 1,797 images.
+
+    Returns (images float32 (1797, 8, 8) with integer values in [0, 16], labels int64 (1797,)).
+    The file ships inside the package; see DIGITS_LICENSE.txt for attribution and provenance.
+    """
+    path = resources.files(__package__).joinpath("digits.npz")
+    with path.open("rb") as f, np.load(f, allow_pickle=False) as z:
+        return z["images"].astype(np.float32), z["labels"].astype(np.int64)
+
+
+# --- IDX files (MNIST, Fashion-MNIST) ------------------------------------------------------------
+
+def _read_bytes(path) -> bytes:
+    """The file's bytes, decompressed when it starts with the gzip magic 1f 8b."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CdliteError(f"IDX file not found: {path!r}; download the MNIST or Fashion-MNIST "
+                          f"files (e.g. train-images-idx3-ubyte.gz) and pass their path")
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] != GZIP_MAGIC:
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError) as e:  # BadGzipFile is an OSError; a cut stream raises EOFError
+        raise CdliteError(f"{path!r}: corrupt or truncated gzip data ({e}); download it again")
+
+
+def read_idx(path) -> np.ndarray:
+    """Read one IDX file (raw or gzipped, told apart by its first bytes) into a NumPy array.
+
+    The array keeps the file's shape and value type, in native byte order (MNIST images:
+    uint8 (60000, 28, 28); labels: uint8 (60000,)). Every malformed file raises CdliteError
+    naming the file and the problem.
+    """
+    data = _read_bytes(path)
+    name = os.fspath(path)
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise CdliteError(f"{name!r} is not an IDX file: bad magic number {data[:4].hex(' ')!r} "
+                          f"(an IDX file starts with 00 00 <type> <ndim>)")
+    code, ndim = data[2], data[3]
+    if code not in IDX_DTYPES:
+        known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
+        raise CdliteError(f"{name!r}: unknown IDX data type code 0x{code:02X} (known: {known})")
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header:
+        raise CdliteError(f"{name!r}: truncated IDX header (ndim = {ndim}, {len(data)} bytes)")
+    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">i4", count=ndim, offset=4))
+    dtype = np.dtype(IDX_DTYPES[code])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    found = len(data) - header
+    if found != expected:
+        problem = "truncated" if found < expected else "longer than its header says"
+        raise CdliteError(f"{name!r}: IDX data {problem}: shape {shape} of {dtype.name} needs "
+                          f"{expected} bytes after the header, found {found}")
+    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    return arr.astype(dtype.newbyteorder("="))  # native byte order, and a writeable copy
+
+
+def avg_pool(images: np.ndarray, factor: int) -> np.ndarray:
+    """Average pooling over non-overlapping factor x factor blocks: (n, h, w) -> (n, h/f, w/f)."""
+    n, h, w = images.shape
+    if factor < 1 or h % factor or w % factor:
+        raise CdliteError(f"downsample factor {factor} must be a positive integer that divides "
+                          f"the image size {h}x{w}")
+    if factor == 1:
+        return images
+    blocks = images.reshape(n, h // factor, factor, w // factor, factor)  # (n, h', f, w', f)
+    return blocks.mean(axis=(2, 4), dtype=np.float64).astype(images.dtype)
+
+
+def filter_classes(images, labels, classes, source="data"):
+    """Keep the images whose label is in `classes`; every requested class must occur."""
+    if classes is None:
+        return images, labels
+    if labels is None:
+        raise CdliteError(f"{source}: class filtering (classes={list(classes)}) needs labels; "
+                          f"pass the labels file too")
+    classes = [int(c) for c in np.atleast_1d(classes)]
+    missing = sorted(set(classes) - set(np.unique(labels).tolist()))
+    if missing:
+        raise CdliteError(f"{source}: classes {missing} do not occur in the labels "
+                          f"(present: {sorted(np.unique(labels).tolist())})")
+    keep = np.isin(labels, classes)
+    return images[keep], labels[keep]
+
+
+def load_idx_images(images_path, labels_path=None, downsample: int = 1, classes=None):
+    """MNIST-format images as float32 (n, h/downsample, w/downsample) in the file's units (0..255).
+
+    Returns (images, labels int64 (n,) or None). `downsample` average-pools by an integer factor
+    (28x28 -> 14x14 with 2); `classes` (e.g. [0, 1]) keeps only those labels.
+    """
+    images = read_idx(images_path)
+    if images.ndim != 3:
+        raise CdliteError(f"{os.fspath(images_path)!r}: expected an IDX image file of shape "
+                          f"(n, h, w), got shape {images.shape} (is it a labels file?)")
+    labels = None
+    if labels_path is not None:
+        labels = read_idx(labels_path)
+        if labels.shape != images.shape[:1]:
+            raise CdliteError(f"{os.fspath(labels_path)!r}: expected {images.shape[0]} labels "
+                              f"(one per image), got an array of shape {labels.shape}")
+        labels = labels.astype(np.int64)
+    images, labels = filter_classes(images, labels, classes, source=os.fspath(images_path))
+    return avg_pool(images.astype(np.float32), int(downsample)), labels
+
+
+# --- arrays the user gives ------------------------------------------------------------------------
+
+def load_array(path, key=None) -> np.ndarray:
+    """Read a user's .npy or .npz (allow_pickle=False) holding (n, d) vectors or (n, h, w) images.
+
+    For an .npz, `key` names the array; it may be left out when the file holds only one.
+    Returns the array as float32, shape unchanged.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CdliteError(f"array file not found: {path!r}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if hasattr(loaded, "files"):  # an .npz archive: a dict-like of arrays
+            with loaded:
+                arr = _pick_array(loaded, path, key)
+        else:
+            arr = loaded
+    except CdliteError:
+        raise
+    except (ValueError, OSError) as e:
+        if "pickle" in str(e) or "Object arrays" in str(e):
+            raise CdliteError(f"{path!r} holds Python objects (an object array or pickle), which "
+                              f"cdlite does not unpickle; save a numeric array instead") from None
+        raise CdliteError(f"{path!r}: cannot read it as .npy/.npz ({e})") from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise CdliteError(f"{path!r}: expected a numeric array, got dtype {arr.dtype}")
+    if arr.ndim not in (2, 3):
+        raise CdliteError(f"{path!r}: expected shape (n, d) for vectors or (n, h, w) for images, "
+                          f"got {arr.ndim}-D shape {arr.shape}")
+    return arr.astype(np.float32)
+
+
+def _pick_array(npz, path, key):
+    """The array `key` of an .npz archive, or its only array when key is None."""
+    names = list(npz.files)
+    if key is None:
+        if len(names) != 1:
+            raise CdliteError(f"{path!r} holds {len(names)} arrays {names}; say which one with "
+                              f"key=...")
+        key = names[0]
+    if key not in names:
+        raise CdliteError(f"{path!r} has no array {key!r}; it holds {names}")
+    return npz[key]
