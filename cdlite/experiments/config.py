@@ -1,0 +1,214 @@
+"""Run configuration: one frozen dataclass per component, composed into a `RunConfig`.
+
+A recipe is a `RunConfig` with its own defaults. Any field can be overridden by name, e.g.
+`--set teacher.steps=8000 --set data.n_train=32`, or from a TOML file with the same sections.
+The resolved config is written into the run folder (config.toml), so a run can be repeated.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass, field, fields, replace
+
+from ..diffusion.train import TeacherConfig
+from ..distill.train import DistillConfig
+from ..errors import CdliteError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "gaussians"       # see cdlite.data.DATASETS
+    n_train: int = 16             # n, the training-set size (small: memorization needs it)
+    n_test: int = 2000            # held-out points (fresh true samples for toy data)
+    K: int = 8                    # gaussians: components on a circle
+    dim: int = 2                  # gaussians: data dimension d
+    radius: float = 2.0           # gaussians: radius of the circle of means
+    std: float = 0.3              # gaussians: std of each component
+    noise: float = 0.05           # 2-D shapes: jitter
+    classes: tuple = ()           # images: keep only these labels (empty = all)
+    path: str = ""                # mnist / fashion-mnist / array: file to read
+    labels_path: str = ""         # mnist / fashion-mnist: labels file (needed for classes)
+    downsample: int = 1           # mnist / fashion-mnist: average-pool factor (2: 28x28 -> 14x14)
+    key: str = ""                 # array: which array of an .npz
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    kind: str = "mlp"             # "mlp" or "rf" (random features, Bonnaire et al.)
+    hidden: int = 128             # mlp: width H
+    depth: int = 3                # mlp: hidden layers
+    activation: str = "silu"
+    emb: str = "sinusoidal"       # mlp: embedding of c_noise
+    emb_dim: int = 32
+    emb_mode: str = "concat"      # mlp: "concat" or "add"
+    input_fourier: int = 32       # mlp: random Fourier frequencies of c_in x (0 = plain MLP)
+    input_fourier_scale: float = 2.0  # their std s; ~2 in 2-D, much smaller in 64-D
+    residual: bool = False
+    layernorm: bool = False
+    p: int = 1024                 # rf: number of random features
+    train_first: bool = False     # rf: train W too
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    sigma_min: float = 0.002      # EDM defaults, but ...
+    sigma_max: float = 20.0       # ... ~10x the data scale is plenty for low-dimensional data
+    rho: float = 7.0
+    sigma_data: float = 0.0       # 0 = take it from the dataset
+    heun_steps: int = 18          # teacher sampling: Heun with N steps, NFE = 2N - 1
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    n_samples: int = 10000        # samples per model in the final evaluation
+    n_curve: int = 1000           # samples per checkpoint on the training curves
+    threshold: float = 1 / 3      # memorized when |x - a_(1)| / |x - a_(2)| < threshold
+    n_boot: int = 1000            # bootstrap resamples for confidence intervals
+    student_tau: float = 1.0      # intermediate level of 2-step consistency sampling
+    gap_sigmas: tuple = (0.05, 0.2, 1.0)  # sigma values of the generalization gap
+    gap_noise: int = 8            # noise draws per point for the generalization gap
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    recipe: str = "toy-gaussians"
+    description: str = ""
+    seed: int = 0
+    device: str = "cpu"           # "cpu", "gpu" or "auto"
+    run_ct: bool = False          # also train a consistency model without teacher (CT baseline)
+    data: DataConfig = field(default_factory=DataConfig)
+    net: NetConfig = field(default_factory=NetConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+SECTIONS = ("data", "net", "diffusion", "teacher", "distill", "eval")
+
+
+def valid_keys(cfg: RunConfig) -> list[str]:
+    """Every dotted name that --set accepts."""
+    keys = [f.name for f in fields(cfg) if f.name not in SECTIONS]
+    for s in SECTIONS:
+        keys += [f"{s}.{f.name}" for f in fields(getattr(cfg, s))]
+    return keys
+
+
+def _coerce(name: str, text_or_value, current):
+    """Convert a --set string (or a TOML value) to the type of the field's current value."""
+    v = text_or_value
+    kind = type(current)
+    try:
+        if kind is bool:
+            if isinstance(v, bool):
+                return v
+            low = str(v).strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+                raise ValueError
+            return int(float(v)) if isinstance(v, str) and "e" in v.lower() else int(v)
+        if kind is float:
+            if isinstance(v, bool):
+                raise ValueError
+            return float(v)
+        if kind is tuple:
+            if isinstance(v, str):
+                v = v.strip()
+                if v in ("", "()", "[]"):
+                    return ()
+                v = json.loads(v if v.startswith("[") else f"[{v}]")
+            return tuple(v)
+        if isinstance(v, (list, tuple, dict)):
+            raise ValueError
+        return str(v)
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise CdliteError(f"{name}={v!r} is not a valid {kind.__name__} "
+                          f"(current value {current!r})") from None
+
+
+def override(cfg: RunConfig, key: str, value) -> RunConfig:
+    """cfg with the dotted field `key` set to `value` (a string from --set, or a typed value)."""
+    parts = key.strip().split(".")
+    keys = valid_keys(cfg)
+    if key not in keys:
+        close = [k for k in keys if parts[-1] in k] or keys
+        raise CdliteError(f"unknown config key {key!r}; valid keys: {', '.join(close)}")
+    if len(parts) == 1:
+        return replace(cfg, **{key: _coerce(key, value, getattr(cfg, key))})
+    section = getattr(cfg, parts[0])
+    new = replace(section, **{parts[1]: _coerce(key, value, getattr(section, parts[1]))})
+    return replace(cfg, **{parts[0]: new})
+
+
+def apply_sets(cfg: RunConfig, assignments) -> RunConfig:
+    """Apply 'key=value' strings in order."""
+    for a in assignments:
+        if "=" not in a:
+            raise CdliteError(f"--set expects key=value, got {a!r} (e.g. --set teacher.steps=8000)")
+        k, v = a.split("=", 1)
+        cfg = override(cfg, k.strip(), v.strip())
+    return cfg
+
+
+def to_dict(cfg: RunConfig) -> dict:
+    """Nested plain dict (tuples as lists), ready for JSON or TOML."""
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return list(v) if isinstance(v, tuple) else v
+    return plain(dataclasses.asdict(cfg))
+
+
+def from_dict(base: RunConfig, d: dict, source: str = "config") -> RunConfig:
+    """base updated with the (possibly partial) nested dict d, as read from TOML or JSON."""
+    cfg = base
+    for k, v in d.items():
+        if isinstance(v, dict):
+            for k2, v2 in v.items():
+                cfg = override(cfg, f"{k}.{k2}", v2)
+        else:
+            cfg = override(cfg, k, v)
+    return cfg
+
+
+def load_toml(path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise CdliteError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise CdliteError(f"config file {path} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise CdliteError(f"cannot read config file {path}: {e.strerror}") from None
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v))  # a JSON string is a valid TOML basic string
+
+
+def to_toml(cfg: RunConfig) -> str:
+    """The resolved config as TOML: top-level keys, then one [section] per component."""
+    d = to_dict(cfg)
+    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict)]
+    for s in SECTIONS:
+        lines += ["", f"[{s}]"] + [f"{k} = {_toml_value(v)}" for k, v in d[s].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,65 @@
+"""Evaluation of a set of samples: memorization (with chance level and coverage) and quality.
+
+These are the rows of the run's summary table and the points of its training curves.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import to_numpy
+from ..metrics import generalization_gap, memorization_report, quality_report
+
+# per-sample lists are kept in samples.npz (and recomputed for figures), not in metrics.json
+_LIST_KEYS = ("ratio", "d1")
+
+
+def eval_rng(seed: int, *stream: int) -> np.random.Generator:
+    """A generator for evaluation only, derived from (seed, stream...): evaluating more or less
+    often never changes the random numbers that training sees."""
+    return np.random.default_rng([seed, 1000, *stream])
+
+
+def evaluate_samples(x, ds, cfg, rng, features=None, nfe=None, steps=None,
+                     quality_points: int = 2000) -> dict:
+    """Memorization and quality figures of samples x (m, d) for the summary table."""
+    x = to_numpy(x)
+    mem = memorization_report(x, ds.train, cfg.eval.threshold, cfg.eval.n_boot, rng,
+                              features=features)
+    row = {k: v for k, v in mem.items() if k not in _LIST_KEYS}
+    if steps is not None:
+        row["steps"] = steps
+    if nfe is not None:
+        row["nfe"] = nfe
+    row["quality"] = quality_report(x, ds.test, mixture=ds.mixture, features=features, rng=rng,
+                                    max_points=quality_points)
+    return row
+
+
+def curve_point(x, ds, cfg, rng, denoise=None) -> dict:
+    """One point of a training curve: f_mem, coverage, a few quality figures, generalization gap."""
+    mem = memorization_report(to_numpy(x), ds.train, cfg.eval.threshold, 200, rng)
+    q = quality_report(to_numpy(x), ds.test, mixture=ds.mixture, rng=rng,
+                       max_points=min(cfg.eval.n_curve, 1000))
+    keep = ("loglik", "energy_distance", "sliced_wasserstein", "precision", "recall")
+    point = {"mem_frac": mem["mem_frac"], "mem_frac_ci": mem["mem_frac_ci"],
+             "coverage": mem["coverage"], "quality": {k: q[k] for k in keep if k in q}}
+    if denoise is not None:
+        test = ds.test[: max(ds.n, 256)]  # a held-out set of comparable size keeps it cheap
+        gap = generalization_gap(denoise, ds.train, test, cfg.eval.gap_sigmas, rng,
+                                 n_noise=cfg.eval.gap_noise)
+        point["gen_gap"] = gap["mean_gap"]
+        point["gen_gap_per_sigma"] = gap["gap"]
+    return point
+
+
+def levelled_off(curve: list, key: str = "mem_frac") -> dict:
+    """Has f_mem stopped moving over the last half of a curve? Compares the last point with the
+    point at mid-run against the width of the last point's confidence interval."""
+    if len(curve) < 3:
+        return {"levelled_off": None, "change_last_half": None}
+    mid, last = curve[len(curve) // 2], curve[-1]
+    change = last[key] - mid[key]
+    lo, hi = last.get(key + "_ci", [last[key], last[key]])
+    tol = max(0.02, hi - lo)
+    return {"levelled_off": bool(abs(change) <= tol), "change_last_half": float(change),
+            "tolerance": float(tol)}

@@ -1,0 +1,157 @@
+"""The run report: the summary table (terminal and Markdown), report.md, and the multi-seed summary."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .runfolder import atomic_write_text
+
+ROWS = [  # (metrics key, label); reference rows come from metrics["reference"]
+    ("teacher", "teacher (Heun)"),
+    ("teacher_fewstep", "teacher, 1-step Euler"),
+    ("teacher_fewstep_2", "teacher, 2-step Euler"),
+    ("student", "CD student, 1 step"),
+    ("student_2step", "CD student, 2 steps"),
+    ("ct", "CT (no teacher), 1 step"),
+    ("fresh_true", "fresh true samples"),
+    ("empirical_optimum", "empirical optimum"),
+]
+QUALITY = [("loglik", "loglik"), ("energy_distance", "energy"), ("sliced_wasserstein", "SW2"),
+           ("frechet_features", "FD(feat)"), ("precision", "prec"), ("recall", "rec")]
+
+
+def _entry(metrics: dict, key: str):
+    if key in ("fresh_true", "empirical_optimum"):
+        return metrics.get("reference", {}).get(key)
+    return metrics.get(key)
+
+
+def _fmt(v, digits=3):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def table_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the summary table."""
+    chance = (_entry(metrics, "fresh_true") or {}).get("mem_frac")
+    present = [(k, lab) for k, lab in ROWS if _entry(metrics, k)]
+    qkeys = [(q, lab) for q, lab in QUALITY
+             if any(q in (_entry(metrics, k) or {}).get("quality", {}) for k, _ in present)]
+    header = ["model", "NFE", "f_mem", "95% CI", "chance", "coverage"] + [lab for _, lab in qkeys]
+    rows = []
+    for k, lab in present:
+        e = _entry(metrics, k)
+        ci = e.get("mem_frac_ci") or [None, None]
+        rows.append([lab, _fmt(e.get("nfe")), _fmt(e["mem_frac"]),
+                     f"[{_fmt(ci[0])}, {_fmt(ci[1])}]", _fmt(chance), _fmt(e.get("coverage"))]
+                    + [_fmt(e.get("quality", {}).get(q)) for q, _ in qkeys])
+    return header, rows
+
+
+def text_table(metrics: dict) -> str:
+    header, rows = table_rows(metrics)
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def markdown_table(metrics: dict) -> str:
+    header, rows = table_rows(metrics)
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(out + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def verdict(metrics: dict) -> str:
+    """One plain sentence: did the student memorize less, and what happened to quality?"""
+    t, s = metrics.get("teacher"), metrics.get("student")
+    if not t or not s:
+        return "The run stopped before the student was evaluated: no comparison yet."
+    chance = (_entry(metrics, "fresh_true") or {}).get("mem_frac", float("nan"))
+    less = s["mem_frac_ci"][1] < t["mem_frac_ci"][0]
+    more = s["mem_frac_ci"][0] > t["mem_frac_ci"][1]
+    word = "less" if less else ("more" if more else "about as much")
+    tq, sq = t["quality"], s["quality"]
+    q = []
+    if "loglik" in tq:
+        q.append(f"log-likelihood under the true density {tq['loglik']:.2f} -> {sq['loglik']:.2f}")
+    q.append(f"energy distance to held-out data {tq['energy_distance']:.4f} -> "
+             f"{sq['energy_distance']:.4f}")
+    return (f"The one-step CD student memorized {word} than its teacher (f_mem {t['mem_frac']:.2f}"
+            f" -> {s['mem_frac']:.2f}; chance level {chance:.2f}); quality teacher -> student: "
+            + "; ".join(q) + ".")
+
+
+def write_report(out: Path, m: dict, cfg) -> None:
+    figs = m.get("figures", {})
+    lines = [f"# cdlite run: {m['recipe']} (seed {m['seed']})", ""]
+    if m.get("status") != "complete":
+        lines += [f"**PARTIAL RUN**: interrupted during `{m.get('interrupted_in')}`; what "
+                  "follows covers the stages that finished.", ""]
+    lines += [cfg.description, "",
+              f"Data: `{m.get('dataset')}`, n = {m.get('n_train')} training points, d = "
+              f"{m.get('dim')}; teacher {cfg.teacher.steps} Adam steps, CD {cfg.distill.steps} "
+              f"steps (N = {cfg.distill.N}, mu = {cfg.distill.mu}, {cfg.distill.solver} teacher "
+              f"step); {cfg.eval.n_samples} samples per row. Config: `config.toml`.", "",
+              "## Summary", "", verdict(m), "", markdown_table(m), "",
+              "f_mem: fraction of samples with |x - a_(1)| / |x - a_(2)| < "
+              f"{cfg.eval.threshold:.3g}. chance: f_mem of "
+              f"{(m.get('reference', {}).get('fresh_true') or {}).get('source', 'reference data')}"
+              " against the same training set. coverage: fraction of training points that are the "
+              "nearest neighbour of some memorized sample. The Euler rows are the teacher with the "
+              "student's number of network evaluations (NFE).", ""]
+    lo = m.get("student_levelled_off")
+    if lo and lo.get("levelled_off") is not None:
+        state = ("has levelled off" if lo["levelled_off"] else
+                 ("is still rising" if lo["change_last_half"] > 0 else "is still falling"))
+        lines += ["## Over distillation time", "",
+                  f"The student's f_mem {state}: it changed by {lo['change_last_half']:+.3f} over "
+                  f"the second half of distillation (tolerance {lo['tolerance']:.3f}).", ""]
+    for name, title in (("samples", "Samples"), ("curves", "Memorization over training"),
+                        ("ratios", "Nearest-neighbour ratios")):
+        for key, fname in figs.items():
+            if key.startswith(name):
+                lines += [f"## {title}" if key == name else f"### {key}", "",
+                          f"![{key}](figures/{fname})", ""]
+    t = m.get("timings_s", {})
+    lines += ["## Timings (s)", "", ", ".join(f"{k}: {v:.1f}" for k, v in t.items()), ""]
+    atomic_write_text(out / "report.md", "\n".join(lines))
+
+
+def summarize_seeds(runs: list) -> dict:
+    """Mean and standard deviation over seeds of f_mem, coverage and the quality figures."""
+    out = {"recipe": runs[0]["recipe"], "seeds": [r["seed"] for r in runs], "rows": {}}
+    for key, _ in ROWS:
+        entries = [_entry(r, key) for r in runs]
+        if not all(entries):
+            continue
+        vals = {"mem_frac": [e["mem_frac"] for e in entries],
+                "coverage": [e["coverage"] for e in entries]}
+        for q, _ in QUALITY:
+            if all(q in e["quality"] and e["quality"][q] is not None for e in entries):
+                vals[q] = [e["quality"][q] for e in entries]
+        out["rows"][key] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}
+                            for k, v in vals.items()}
+        out["rows"][key]["nfe"] = entries[0].get("nfe")
+    return out
+
+
+def seed_table(summary: dict) -> str:
+    rows = summary["rows"]
+    qs = [(q, lab) for q, lab in QUALITY if any(q in r for r in rows.values())]
+    head = ["model", "NFE", "f_mem", "coverage"] + [lab for _, lab in qs]
+    pm = lambda d: f"{d['mean']:.3f} ± {d['std']:.3f}" if d else "-"  # noqa: E731
+    body = [[lab, _fmt(rows[k].get("nfe")), pm(rows[k]["mem_frac"]), pm(rows[k]["coverage"])]
+            + [pm(rows[k].get(q)) for q, _ in qs] for k, lab in ROWS if k in rows]
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in body])
+
+
+def write_seed_summary(out: Path, summary: dict, cfg) -> None:
+    text = [f"# cdlite: {summary['recipe']} over seeds {summary['seeds']}", "",
+            "Mean ± standard deviation over seeds; each seed's folder has its own report.", "",
+            "```", seed_table(summary), "```", ""]
+    atomic_write_text(out / "report.md", "\n".join(text))
