@@ -7,6 +7,7 @@ The resolved config is written into the run folder (config.toml), so a run can b
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import sys
 from dataclasses import dataclass, field, fields, replace
@@ -143,8 +144,12 @@ def override(cfg: RunConfig, key: str, value) -> RunConfig:
     parts = key.strip().split(".")
     keys = valid_keys(cfg)
     if key not in keys:
-        close = [k for k in keys if parts[-1] in k] or keys
-        raise CdliteError(f"unknown config key {key!r}; valid keys: {', '.join(close)}")
+        near = difflib.get_close_matches(key, keys, n=3)
+        hint = f"did you mean {' or '.join(near)}? " if near else ""
+        same = [k for k in keys if k.startswith(parts[0] + ".")] if len(parts) > 1 else []
+        raise CdliteError(f"unknown config key {key!r}; {hint}valid keys"
+                          + (f" in [{parts[0]}]" if same else "") + ": "
+                          + ", ".join(same or keys))
     if len(parts) == 1:
         return replace(cfg, **{key: _coerce(key, value, getattr(cfg, key))})
     section = getattr(cfg, parts[0])
@@ -212,3 +217,62 @@ def to_toml(cfg: RunConfig) -> str:
     for s in SECTIONS:
         lines += ["", f"[{s}]"] + [f"{k} = {_toml_value(v)}" for k, v in d[s].items()]
     return "\n".join(lines) + "\n"
+
+
+_CHOICES = {
+    "device": ("cpu", "gpu", "auto"),
+    "net.kind": ("mlp", "rf"),
+    "net.activation": ("silu", "relu", "tanh", "gelu"),
+    "net.emb": ("sinusoidal", "fourier"),
+    "net.emb_mode": ("concat", "add"),
+    "teacher.lr_decay": ("constant", "cosine", "linear"),
+    "distill.solver": ("heun", "euler"),
+    "distill.distance": ("l2", "pseudo-huber"),
+    "distill.init": ("teacher", "scratch"),
+}
+_POSITIVE = ("data.n_test", "net.hidden", "net.depth", "net.emb_dim", "net.p",
+             "diffusion.heun_steps", "teacher.steps", "teacher.batch", "teacher.eval_every",
+             "distill.steps", "distill.batch", "distill.eval_every", "eval.n_samples",
+             "eval.n_curve", "eval.n_boot", "eval.gap_noise", "teacher.lr", "distill.lr",
+             "diffusion.sigma_min", "diffusion.sigma_max", "eval.student_tau")
+
+
+def _get(cfg, key):
+    obj = cfg
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check the values a run depends on before it starts, so a typo costs one line, not a
+    traceback ten minutes in."""
+    from ..data import DATASETS
+    problems = []
+    for key, allowed in _CHOICES.items():
+        if _get(cfg, key) not in allowed:
+            problems.append(f"{key}={_get(cfg, key)!r} (choose one of {', '.join(allowed)})")
+    if cfg.data.name not in DATASETS:
+        problems.append(f"data.name={cfg.data.name!r} (choose one of {', '.join(DATASETS)})")
+    for key in _POSITIVE:
+        if not _get(cfg, key) > 0:
+            problems.append(f"{key}={_get(cfg, key)!r} (must be > 0)")
+    if cfg.data.n_train < 2:
+        problems.append(f"data.n_train={cfg.data.n_train} (need at least 2 training points)")
+    d = cfg.diffusion
+    if not d.sigma_min < d.sigma_max:
+        problems.append(f"diffusion.sigma_min={d.sigma_min} must be below sigma_max={d.sigma_max}")
+    if not cfg.eval.student_tau > d.sigma_min:
+        problems.append(f"eval.student_tau={cfg.eval.student_tau} must exceed sigma_min")
+    if cfg.distill.N < 2:
+        problems.append(f"distill.N={cfg.distill.N} (the grid needs at least 2 points)")
+    if not 0.0 <= cfg.distill.mu <= 1.0:
+        problems.append(f"distill.mu={cfg.distill.mu} (an EMA rate in [0, 1])")
+    if not 0.0 < cfg.eval.threshold <= 1.0:
+        problems.append(f"eval.threshold={cfg.eval.threshold} (a ratio in (0, 1])")
+    if cfg.net.emb_dim % 2 or (cfg.net.kind == "mlp" and cfg.net.input_fourier < 0):
+        problems.append(f"net.emb_dim={cfg.net.emb_dim} must be even; input_fourier >= 0")
+    if problems:
+        raise CdliteError("invalid config value" + ("s" if len(problems) > 1 else "") + ": "
+                          + "; ".join(problems))
+    return cfg

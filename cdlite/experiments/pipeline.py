@@ -19,7 +19,7 @@ from ..diffusion import EDMDenoiser, EmpiricalOptimalDenoiser, generate, karras_
 from ..distill import ConsistencyFunction, consistency_train, distill, sample_consistency
 from ..nn.networks import build_network, network_spec
 from ..nn.optim import copy_params
-from .config import RunConfig, to_dict, to_toml
+from .config import RunConfig, to_dict, to_toml, validate
 from .evaluation import curve_point, eval_rng, evaluate_samples, levelled_off
 from .runfolder import atomic_write_text, save_model, write_json, write_samples
 
@@ -80,6 +80,7 @@ def run_recipe(cfg: RunConfig, out_dir, quiet: bool = False, log=None) -> dict:
     metrics["status"] = "partial"; then KeyboardInterrupt is raised again.
     """
     log = log or ((lambda *a: None) if quiet else print)
+    validate(cfg)
     out = Path(out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.toml", to_toml(cfg))

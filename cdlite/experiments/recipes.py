@@ -16,7 +16,7 @@ from .config import DataConfig, DiffusionConfig, EvalConfig, NetConfig, RunConfi
 RECIPES: dict[str, RunConfig] = {
     "toy-gaussians": RunConfig(
         recipe="toy-gaussians",
-        description="8 Gaussians in 2-D, n=16: the teacher memorizes, the CD student does not",
+        description="8 Gaussians in 2-D, n=16: a memorizing teacher and its one-step CD student",
         data=DataConfig(name="gaussians", n_train=16),
         net=NetConfig(kind="mlp", hidden=128, depth=3, input_fourier=32, input_fourier_scale=2.0),
         diffusion=DiffusionConfig(sigma_max=20.0),
