@@ -253,7 +253,7 @@ def _curves_figure(metrics, samples, nn, image_shape, threshold):
         ax = axes[0, col]
         ax.plot(step, _series(curve, "mem_frac"), "o-", ms=3, c=RED, label="f_mem")
         if ref.get("mem_frac") is not None:   # without it, f_mem of a model means little
-            ax.axhline(ref["mem_frac"], ls="--", c="k", lw=1, label="chance (fresh data)")
+            ax.axhline(ref["mem_frac"], ls="--", c="k", lw=1, label="chance (fresh / held-out)")
         if _entry(metrics, "empirical_optimum").get("mem_frac") is not None:
             ax.axhline(_entry(metrics, "empirical_optimum")["mem_frac"], ls=":", c="k", lw=1,
                        label="perfect memorizer")
@@ -273,21 +273,22 @@ def _curves_figure(metrics, samples, nn, image_shape, threshold):
 
 def _quality_panel(ax, curve, step, ref):
     """Quality on the left axis and the generalization gap on a twin right axis."""
-    handles = []
+    handles, top = [], ax
     qkey = _quality_key(curve)
     if qkey is not None:
         handles += ax.plot(step, _series(curve, qkey), "o-", ms=3, c=BLUE, label=qkey)
         ref_q = (ref.get("quality") or {}).get(qkey)
         if ref_q is not None:
-            handles.append(ax.axhline(ref_q, ls="--", c=BLUE, lw=1, label=f"{qkey}, fresh data"))
+            handles.append(ax.axhline(ref_q, ls="--", c=BLUE, lw=1,
+                                      label=f"{qkey}, fresh / held-out"))
         ax.set_ylabel(qkey, color=BLUE)
     gap = _series(curve, "gen_gap")
     if np.isfinite(gap).any():        # different scale from the quality: its own axis
-        twin = ax.twinx()
+        twin = top = ax.twinx()
         handles += twin.plot(step, gap, "s-", ms=3, c="0.3", label="gen. gap (train - test loss)")
         twin.set_ylabel("generalization gap", color="0.3")
-    if handles:
-        ax.legend(handles=handles, fontsize=8, loc="best")
+    if handles:                       # on the twin axis if any: it is drawn over `ax`
+        top.legend(handles=handles, fontsize=8, loc="best")
     ax.grid(alpha=0.3)
 
 
