@@ -73,7 +73,7 @@ class EvalConfig:
     n_boot: int = 1000            # bootstrap resamples for confidence intervals
     student_tau: float = 1.0      # intermediate level of 2-step consistency sampling
     gap_sigmas: tuple = (0.05, 0.2, 1.0)  # sigma values of the generalization gap
-    gap_noise: int = 8            # noise draws per point for the generalization gap
+    gap_noise: int = 32           # noise draws per point for the generalization gap
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backend import get_xp, make_rng, to_numpy
 from ..data import make_dataset
+from ..errors import CdliteError
 from ..diffusion import EDMDenoiser, EmpiricalOptimalDenoiser, generate, karras_sigmas, \
     train_teacher
 from ..distill import ConsistencyFunction, consistency_train, distill, sample_consistency
@@ -106,11 +107,13 @@ def _finish(run: Run, t0: float):
     m["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
     write_samples(out / "samples.npz", run.samples)
     write_json(out / "metrics.json", m)
-    try:
+    try:  # figures are the last thing written: a second Ctrl-C or a plotting error costs
+        # only the figures, never the metrics and samples already on disk
         m["figures"] = make_figures(out / "figures", m, run.samples, m.get("image_shape"),
                                     run.cfg.eval.threshold)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, CdliteError) as e:
         m["figures"] = {}
+        run.log(f"figures skipped: {e!r}")
     write_json(out / "metrics.json", m)
     write_report(out, m, run.cfg)
 

@@ -72,14 +72,14 @@ def verdict(metrics: dict) -> str:
     chance = (_entry(metrics, "fresh_true") or {}).get("mem_frac", float("nan"))
     less = s["mem_frac_ci"][1] < t["mem_frac_ci"][0]
     more = s["mem_frac_ci"][0] > t["mem_frac_ci"][1]
-    word = "less" if less else ("more" if more else "about as much")
+    word = "less than" if less else ("more than" if more else "about as much as")
     tq, sq = t["quality"], s["quality"]
     q = []
     if "loglik" in tq:
         q.append(f"log-likelihood under the true density {tq['loglik']:.2f} -> {sq['loglik']:.2f}")
     q.append(f"energy distance to held-out data {tq['energy_distance']:.4f} -> "
              f"{sq['energy_distance']:.4f}")
-    return (f"The one-step CD student memorized {word} than its teacher (f_mem {t['mem_frac']:.2f}"
+    return (f"The one-step CD student memorized {word} its teacher (f_mem {t['mem_frac']:.2f}"
             f" -> {s['mem_frac']:.2f}; chance level {chance:.2f}); quality teacher -> student: "
             + "; ".join(q) + ".")
 

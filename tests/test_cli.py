@@ -1,0 +1,198 @@
+"""The command line, as a user meets it: help, list, errors, and a real --quick run folder."""
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cdlite_cli.main import main
+
+TINY = ["--quick", "--set", "teacher.steps=40", "--set", "distill.steps=20",
+        "--set", "eval.n_samples=100", "--set", "eval.n_curve=50", "--set", "eval.n_boot=50"]
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "toy"
+    result = invoke("run", "toy-gaussians", "--quick", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+@pytest.mark.parametrize("cmd", [[], ["run"], ["list"], ["show"], ["sample"], ["evaluate"]])
+def test_help_everywhere(cmd):
+    result = invoke(*cmd, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output
+    if cmd and cmd != ["list"]:
+        assert "Example" in result.output
+
+
+def test_list_names_every_recipe():
+    out = invoke("list").output
+    for name in ("toy-gaussians", "two-moons", "digits", "rf-theory"):
+        assert name in out
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "nope"], "unknown recipe 'nope'"),
+    (["run", "toy-gaussians", "--set", "teacher.stepz=3"], "did you mean teacher.steps"),
+    (["run", "toy-gaussians", "--set", "teacher.steps=many"], "not a valid int"),
+    (["run", "toy-gaussians", "--set", "distill.solver=rk4"], "choose one of heun, euler"),
+    (["run", "toy-gaussians", "--set", "noequals"], "key=value"),
+    (["run", "toy-gaussians", "--config", "/nonexistent/c.toml"], "does not exist"),
+    (["show", "/nonexistent/run"], "not a run folder"),
+    (["sample", "/nonexistent/t.npz", "--out", "x.npz"], "t.npz"),
+])
+def test_bad_input_is_one_actionable_line(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert result.output.count("\n") <= 2
+
+
+def test_unreadable_config_file(tmp_path):
+    bad = tmp_path / "c.toml"
+    bad.write_text("teacher = [unclosed\n")
+    result = invoke("run", "toy-gaussians", "--config", bad)
+    assert result.exit_code == 2 and "not valid TOML" in result.output
+
+
+def test_config_file_and_dry_run(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[teacher]\nsteps = 123\n[data]\nn_train = 9\n")
+    result = invoke("run", "toy-gaussians", "--config", cfg, "--set", "distill.N=11", "--dry-run")
+    assert result.exit_code == 0
+    assert "steps = 123" in result.output and "n_train = 9" in result.output
+    assert "N = 11" in result.output
+
+
+def test_quick_run_writes_a_complete_run_folder(quick_run):
+    out, printed = quick_run
+    assert "f_mem" in printed and "memorized" in printed
+    for name in ("config.toml", "metrics.json", "samples.npz", "report.md",
+                 "checkpoints/teacher.npz", "checkpoints/student.npz"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["status"] == "complete"
+    for key in ("recipe", "seed", "n_train", "dim", "teacher", "teacher_fewstep", "student",
+                "student_2step", "reference", "teacher_curve", "student_curve", "timings_s"):
+        assert key in m, key
+    for row in ("teacher", "teacher_fewstep", "student", "student_2step"):
+        for key in ("steps", "nfe", "mem_frac", "mem_frac_ci", "coverage", "quality"):
+            assert key in m[row], (row, key)
+        assert 0 <= m[row]["mem_frac_ci"][0] <= m[row]["mem_frac"] <= m[row]["mem_frac_ci"][1]
+        assert {"loglik", "energy_distance"} <= set(m[row]["quality"])
+    assert m["teacher_fewstep"]["nfe"] == m["student"]["nfe"] == 1
+    assert m["student_2step"]["nfe"] == 2
+    assert set(m["reference"]) == {"fresh_true", "empirical_optimum"}
+    assert m["reference"]["empirical_optimum"]["mem_frac"] == 1.0  # the perfect memorizer
+    for curve in ("teacher_curve", "student_curve"):
+        assert m[curve][0]["step"] == 0 and len(m[curve]) >= 2
+        assert {"step", "mem_frac", "gen_gap", "quality"} <= set(m[curve][-1])
+    with np.load(out / "samples.npz", allow_pickle=False) as z:
+        assert {"train", "test", "teacher", "teacher_fewstep", "student",
+                "student_2step"} <= set(z.files)
+        assert z["train"].shape == (m["n_train"], m["dim"])
+        assert all(z[k].ndim == 2 and z[k].shape[1] == m["dim"] for k in z.files)
+    for fig in m["figures"].values():
+        assert (out / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
+    report = (out / "report.md").read_text()
+    assert "chance" in report and "coverage" in report and "CD student, 1 step" in report
+    assert "over the second half of distillation" in report
+
+
+def test_show_sample_and_evaluate_on_the_run(quick_run, tmp_path):
+    out, _ = quick_run
+    shown = invoke("show", out)
+    assert shown.exit_code == 0 and "teacher (Heun)" in shown.output
+    s = invoke("sample", out / "checkpoints" / "student.npz", "-n", 50, "--out",
+               tmp_path / "s.npz")
+    assert s.exit_code == 0, s.output
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as z:
+        assert z["samples"].shape == (50, 2)
+    t = invoke("sample", out / "checkpoints" / "teacher.npz", "-n", 20, "--steps", 4, "--out",
+               tmp_path / "t.npz")
+    assert t.exit_code == 0 and "NFE 7" in t.output
+    ev = invoke("evaluate", out / "samples.npz", "--key", "train", "--train", out / "samples.npz",
+                "--json")
+    assert ev.exit_code == 0, ev.output
+    r = json.loads(ev.output)
+    assert r["mem_frac"] == 1.0 and r["mem_frac_ci"] == [1.0, 1.0]  # training points themselves
+    m = json.loads((out / "metrics.json").read_text())
+    ev2 = invoke("evaluate", out / "samples.npz", "--key", "student", "--train",
+                 out / "samples.npz", "--test", out / "samples.npz", "--json")
+    r2 = json.loads(ev2.output)
+    assert r2["mem_frac"] == pytest.approx(m["student"]["mem_frac"])
+    assert "energy_distance" in r2["quality"]
+
+
+def test_existing_run_folder_is_not_overwritten(quick_run):
+    out, _ = quick_run
+    before = (out / "metrics.json").read_bytes()
+    result = invoke("run", "toy-gaussians", "--quick", "--out", out)
+    assert result.exit_code == 2 and "--force" in result.output
+    assert (out / "metrics.json").read_bytes() == before
+
+
+def _without_timings(path):
+    m = json.loads(path.read_text())
+    m.pop("timings_s")
+    return m
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path):
+    for name in ("a", "b"):
+        assert invoke("run", "toy-gaussians", *TINY, "--seed", 3, "--out", tmp_path / name,
+                      "-q").exit_code == 0
+    assert _without_timings(tmp_path / "a" / "metrics.json") == \
+        _without_timings(tmp_path / "b" / "metrics.json")
+
+
+def test_several_seeds_are_summarised(tmp_path):
+    result = invoke("run", "toy-gaussians", *TINY, "--seeds", 2, "--out", tmp_path, "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1]
+    assert set(summary["rows"]["teacher"]["mem_frac"]) == {"mean", "std", "values"}
+    assert "±" in result.output
+    assert invoke("show", tmp_path).exit_code == 0
+
+
+def test_ctrl_c_leaves_a_valid_partial_run_folder(tmp_path, monkeypatch):
+    import cdlite.experiments.pipeline as pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "distill", interrupted)
+    result = CliRunner().invoke(main, ["run", "toy-gaussians", *TINY, "--out",
+                                       str(tmp_path), "-q"])
+    assert result.exit_code == 130
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["status"] == "partial" and m["interrupted_in"] == "distillation"
+    assert "teacher" in m and "student" not in m
+    assert "PARTIAL RUN" in (tmp_path / "report.md").read_text()
+    with np.load(tmp_path / "samples.npz", allow_pickle=False) as z:
+        assert "teacher" in z.files
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    assert "partial" in invoke("show", tmp_path).output
+
+
+@pytest.mark.parametrize("recipe", ["two-moons", "digits"])
+def test_quick_run_of_every_other_recipe(recipe, tmp_path):
+    result = invoke("run", recipe, "--quick", "--out", tmp_path, "-q")
+    assert result.exit_code == 0, result.output
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["status"] == "complete" and m["recipe"] == recipe
+    assert {"student", "student_2step", "teacher_fewstep"} <= set(m)
+    if recipe == "digits":
+        assert m["image_shape"] == [8, 8] and m["dim"] == 64
+        assert "frechet_features" in m["student"]["quality"]
+        assert m["feature_classifier_accuracy"] > 0.9
