@@ -44,6 +44,8 @@ def table_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for k, lab in present:
         e = _entry(metrics, k)
+        if k == "fresh_true" and e.get("source") == "held-out data":
+            lab = "held-out data"  # images: no generator, held-out data is the chance reference
         ci = e.get("mem_frac_ci") or [None, None]
         rows.append([lab, _fmt(e.get("nfe")), _fmt(e["mem_frac"]),
                      f"[{_fmt(ci[0])}, {_fmt(ci[1])}]", _fmt(chance), _fmt(e.get("coverage"))]
