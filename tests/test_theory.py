@@ -62,11 +62,23 @@ def test_quadratic_loss_equals_the_sample_average_it_was_built_from():
     d, p, n, t, n_mc = 5, 30, 10, 0.2, 400
     rng = make_rng(3)
     W, X = make_features(rng, p, d), gaussian_data(rng, n, d)
-    reg = mc_regressions(X, W, t, make_rng(7), n_mc, {"dsm": dsm_target(t)})["dsm"]
+    reg = mc_regressions(X, W, t, make_rng(7), n_mc, {"dsm": dsm_target(t, stein=False)})["dsm"]
     x0 = X[np.arange(n_mc) % n]
     xi = make_rng(7).standard_normal((n_mc, d))
     A = make_rng(4).standard_normal((d, p))
     assert reg.loss(A) == pytest.approx(dsm_loss_and_grad(A, x0, xi, W, t)[0], rel=1e-10)
+
+
+def test_stein_estimate_of_R_has_the_same_mean_and_less_variance():
+    d, p, n, t = 4, 20, 8, 0.01
+    rng = make_rng(6)
+    W, X = make_features(rng, p, d), gaussian_data(rng, n, d)
+    est = {s: np.stack([mc_regressions(X, W, t, make_rng(k), 2000,
+                                       {"dsm": dsm_target(t, stein=s)})["dsm"].R
+                        for k in range(6)]) for s in (True, False)}
+    se_plain = est[False].std(0).mean() / np.sqrt(6)
+    assert np.abs(est[True].mean(0) - est[False].mean(0)).mean() < 3 * se_plain
+    assert est[True].std(0).mean() < 0.2 * est[False].std(0).mean()
 
 
 def test_closed_form_at_infinite_time_is_least_squares():

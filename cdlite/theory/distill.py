@@ -13,14 +13,15 @@ probability-flow ODE of the OU process, dx/dt = -x - s(x, t), backwards from t_k
 
     x_hat = x + (t_k - t_{k-1}) (x + s_k(x)).
 
-Student. The same features, one readout B_k per grid time, written as a single Euler step of size
-c_k = t_k - t_0 straight down to the boundary, so that B_k is an effective score in the units of A_k:
+Student. The same features, one readout B_k per grid time, written as a single Euler step of
+size c_k = t_k - t_0 straight down to the boundary, so that B_k is an effective score (as A_k is):
 
     f_k(x) = x + c_k (x + B_k phi(x) / sqrt(p)),      f_0(x) = x   (boundary condition at t_min).
 
 Objective at level k (squared L2, stop-gradient target, weight Delta_k / c_k^2):
 
-    l_k(B) = Delta_k / (d c_k^2) E |f_k(x_k) - f_{k-1}(x_hat)|^2 = (Delta_k / d) E |B phi(x_k) / sqrt(p) - r_k|^2,
+    l_k(B) = Delta_k / (d c_k^2) E |f_k(x_k) - f_{k-1}(x_hat)|^2
+           = (Delta_k / d) E |B phi(x_k) / sqrt(p) - r_k|^2,
     r_k    = (f_{k-1}(x_hat) - (1 + c_k) x_k) / c_k,      x_k = e^-t_k a + sqrt(Delta_k) xi,
 
 a a training point. The student is linear in B, so l_k is a `Regression` with the teacher's U_k,

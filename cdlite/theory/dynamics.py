@@ -1,4 +1,4 @@
-"""Closed-form gradient flow of the random-feature model (Bonnaire et al., arXiv 2505.17638, Sec. 4).
+"""Closed-form gradient flow of the random-feature model (Bonnaire et al., arXiv 2505.17638).
 
 Time unit. On a quadratic loss L(A) (a `Regression`, see model.py) cdlite's training time tau is
 the time of the gradient flow
@@ -47,7 +47,7 @@ class GradientFlow:
     weight: float
 
     @classmethod
-    def from_regression(cls, reg: Regression, A0=None, eig=None) -> "GradientFlow":
+    def from_regression(cls, reg: Regression, A0=None, eig=None) -> GradientFlow:
         """Diagonalise U (or reuse `eig` = (lam, Q)) and rotate the target moments."""
         lam, Q = eig if eig is not None else eigh_desc(reg.U)
         G = math.sqrt(reg.p) * to_numpy(reg.R).T @ Q                    # (d, p)
@@ -117,27 +117,27 @@ class GradientFlow:
 # --- simulated gradient descent ---------------------------------------------------------------
 
 def gd_step_size(U, weight: float, d: int, rng, safety: float = 0.5) -> float:
-    """eta = safety * psi_p / (weight lambda_max), lambda_max by power iteration (module docstring)."""
+    """eta = safety * psi_p / (weight lambda_max), lambda_max by power iteration (see the top)."""
     p = U.shape[0]
     return safety * (p / d) / (weight * power_iteration(U, rng))
 
 
 def simulate_gd(X, W, t: float, target, rng, eta: float, taus_record, A0=None,
                 noise_per_point: int = 1, dtype=np.float32):
-    """Gradient descent A <- A - eta d^2 grad L_batch on the loss (weight / d) E|A phi / sqrt(p) - r|^2,
+    """Gradient descent A <- A - eta d^2 grad L_batch on (weight / d) E|A phi / sqrt(p) - r|^2,
     with fresh noise xi for every training point in every step, in `dtype` (float32 by default).
 
     `target` is (target_fn, weight) as in model.mc_regressions. Records A at the steps closest
     to `taus_record` (tau = steps * eta). Returns (taus (T,), readouts (T, d, p)) on the host."""
     xp = array_module(X, W)
     X, W = X.astype(dtype), W.astype(dtype)
-    n, d = X.shape
+    d = X.shape[1]
     p = W.shape[0]
     fn, weight = target
     e, Delta = ou_coeffs(t)
     x0 = xp.concatenate([X] * noise_per_point)                   # (B, d)
     A = xp.zeros((d, p), dtype) if A0 is None else xp.asarray(A0, dtype=dtype)
-    steps = sorted({max(0, int(round(tau / eta))) for tau in np.atleast_1d(taus_record)})
+    steps = sorted({max(0, round(float(tau) / eta)) for tau in np.atleast_1d(taus_record)})
     record, out_taus = [], []
     step = 0
     for target_step in steps:

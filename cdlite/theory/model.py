@@ -16,10 +16,10 @@ Every loss in cdlite.theory has the same shape: fit A phi / sqrt(p) to a target 
 
 with U = E[phi phi^T] (p, p) and R = E[phi r^T] (p, d). The denoising loss is the case
 r = -xi / sqrt(Delta_t), weight = Delta_t (then R = -V / sqrt(Delta_t) with the paper's
-V = E[phi xi^T]); the score error against the true score is r = s*(x_t), weight = 1; the
-consistency-distillation loss of distill.py is a third target. A `Regression` holds U, R, E|r|^2
-and the weight, estimated by Monte Carlo (`mc_regressions`), so every loss and every gradient
-flow below is a quadratic form in A.
+V = E[phi xi^T], estimated through Stein's lemma); the score error against the true score is
+r = s*(x_t), weight = 1; the consistency-distillation loss of distill.py is a third target.
+A `Regression` holds U, R, E|r|^2 and the weight, estimated by Monte Carlo (`mc_regressions`),
+so every loss and every gradient flow below is a quadratic form in A.
 
 Shape letters: B batch, d data dimension, p random features, n training points.
 """
@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from ..backend import array_module, randn
+from ..backend import array_module, randn, to_numpy
 from ..errors import CdliteError
 
 # a target maps (x_t (B, d), xi (B, d)) to r (B, d); it comes with the weight of its loss
@@ -41,7 +41,7 @@ TargetFn = Callable[[object, object], object]
 # --- the forward process and the model --------------------------------------------------------
 
 def ou_coeffs(t: float) -> tuple[float, float]:
-    """(e^-t, Delta_t = 1 - e^-2t) of the Ornstein-Uhlenbeck process x_t = e^-t x + sqrt(Delta_t) xi."""
+    """(e^-t, Delta_t = 1 - e^-2t) of the OU process x_t = e^-t x + sqrt(Delta_t) xi."""
     if not t > 0:
         raise CdliteError(f"diffusion time t must be > 0, got {t}; the paper uses t = 0.01 to 1")
     return math.exp(-t), -math.expm1(-2.0 * t)
@@ -78,7 +78,7 @@ def rf_score(A, x, W):
 # --- the denoising loss on a batch (what gradient descent sees) -------------------------------
 
 def dsm_loss_and_grad(A, x, xi, W, t: float):
-    """Bonnaire et al. eq. for the training loss on one batch of noise draws:
+    """Training loss of Bonnaire et al. (Sec. 3) on one batch of noise draws:
     L = (1 / (B d)) sum_b |sqrt(Delta_t) s_A(x_t^b) + xi^b|^2, and its gradient dA (d, p)."""
     B, d = x.shape
     p = W.shape[0]
@@ -113,11 +113,13 @@ class Regression:
         return self.R.shape[1]
 
     def loss(self, A):
-        """Loss of one readout A (d, p) or of a stack (T, d, p) -> float or (T,)."""
-        xp = array_module(A)
+        """Loss of one readout A (d, p) or of a stack (T, d, p) -> float or host array (T,)."""
+        xp = array_module(self.U)
+        A = xp.asarray(A, dtype=self.U.dtype)            # on the device of the moments
         quad = xp.sum((A @ self.U) * A, axis=(-2, -1))   # tr(A U A^T)
         lin = xp.sum(A * self.R.T, axis=(-2, -1))        # tr(A R)
-        return (self.weight / self.d) * (quad / self.p - 2.0 * lin / math.sqrt(self.p) + self.r2)
+        out = (self.weight / self.d) * (quad / self.p - 2.0 * lin / math.sqrt(self.p) + self.r2)
+        return float(out) if out.ndim == 0 else to_numpy(out)
 
     def grad(self, A):
         """dL/dA (d, p) = (2 weight / d) (A U / p - R^T / sqrt(p))."""
@@ -129,10 +131,16 @@ class Regression:
         return math.sqrt(self.p) * xp.linalg.solve(self.U, self.R).T  # U symmetric
 
 
-def dsm_target(t: float) -> tuple[TargetFn, float]:
-    """The denoising target r = -xi / sqrt(Delta_t) with weight Delta_t (Bonnaire et al.)."""
+def dsm_target(t: float, stein: bool = True) -> tuple[TargetFn, float]:
+    """The denoising target r = -xi / sqrt(Delta_t) with weight Delta_t (Bonnaire et al.).
+
+    With stein=True, mc_regressions estimates R = E[phi r^T] by Stein's lemma (see there)."""
     _, Delta = ou_coeffs(t)
-    return (lambda x_t, xi: -xi / math.sqrt(Delta)), Delta
+
+    def r(x_t, xi):
+        return -xi / math.sqrt(Delta)
+    r.stein = stein
+    return r, Delta
 
 
 def score_target(score_fn=gaussian_score) -> tuple[TargetFn, float]:
@@ -143,7 +151,7 @@ def score_target(score_fn=gaussian_score) -> tuple[TargetFn, float]:
 
 def mc_regressions(X, W, t: float, rng, n_mc: int, targets: dict, chunk: int = 2048,
                    U=None) -> dict:
-    """Monte-Carlo estimate of U and of (R, E|r|^2) for each target, over x_t = e^-t x + sqrt(Delta_t) xi.
+    """Monte-Carlo U and (R, E|r|^2) of each target over x_t = e^-t x + sqrt(Delta_t) xi.
 
     X (m, d) are the clean points: the n training points (each is then noised ceil(n_mc / m)
     times, which estimates the paper's (1/n) sum_nu E_xi) or m fresh points for the population
@@ -158,7 +166,7 @@ def mc_regressions(X, W, t: float, rng, n_mc: int, targets: dict, chunk: int = 2
     k = max(1, -(-n_mc // m))     # noise draws per clean point
     total = m * k
     given_U = U
-    U = xp.zeros((p, p), dtype=X.dtype)
+    U = xp.zeros((p, p), dtype=X.dtype) if given_U is None else None
     R = {name: xp.zeros((p, d), dtype=X.dtype) for name in targets}
     r2 = {name: 0.0 for name in targets}
     for start in range(0, total, chunk):
@@ -170,9 +178,16 @@ def mc_regressions(X, W, t: float, rng, n_mc: int, targets: dict, chunk: int = 2
         if given_U is None:
             U += phi.T @ phi                                    # (p, p)
         for name, (fn, _) in targets.items():
-            r = fn(x_t, xi)                                     # (B, d)
-            R[name] += phi.T @ r                                # (p, d)
-            r2[name] += float((r * r).sum())
+            if getattr(fn, "stein", False):
+                # Stein's lemma: E[phi_i xi_k] = sqrt(Delta) E[sigma'(h_i)] W_ik / sqrt(d), so
+                # E[phi r^T] = -E[sigma'(h)] W / sqrt(d) with sigma' = 1 - tanh^2. Same mean as
+                # phi r^T, far less variance: r carries noise of size 1/sqrt(Delta) (7 at t=0.01)
+                R[name] += -(1.0 - phi * phi).sum(axis=0)[:, None] * W / math.sqrt(d)
+                r2[name] += x0.shape[0] * d / Delta             # E|xi|^2 / Delta, exactly
+            else:
+                r = fn(x_t, xi)                                 # (B, d)
+                R[name] += phi.T @ r                            # (p, d)
+                r2[name] += float((r * r).sum())
     U = U / total if given_U is None else given_U   # one U, shared by every target
     return {name: Regression(U, R[name] / total, r2[name] / total, w)
             for name, (_, w) in targets.items()}

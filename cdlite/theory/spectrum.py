@@ -3,11 +3,11 @@
 Gaussian equivalence, written out for cdlite's setting (N(0, I_d) data, rows of W with
 |w_i|^2 ~ d, sigma = tanh). The pre-activation of feature i on a noisy training point is
 
-    h_i = e^-t u_i + sqrt(Delta_t) z_i,   u_i = w_i . x / sqrt(d)   (data),   z_i = w_i . xi / sqrt(d)   (noise)
+    h_i = e^-t u_i + sqrt(Delta_t) z_i,   u_i = w_i . x / sqrt(d) (data),   z_i = w_i . xi / sqrt(d)
 
 and h_i ~ N(0, 1). Split sigma(h) into four uncorrelated pieces:
 
-    a_t u           linear in the data,   a_t = e^-t mu_1,          mu_1 = E[sigma'(g)] = E[g sigma(g)]
+    a_t u           linear in the data,   a_t = e^-t mu_1,   mu_1 = E[sigma'(g)] = E[g sigma(g)]
     m(u) - a_t u    non-linear in the data, variance v_t^2 = E[m(u)^2] - a_t^2,  m(u) = E_z sigma(h)
     b_t z           linear in the noise,  b_t = sqrt(Delta_t) mu_1
     the rest        non-linear in the noise, variance s_t^2 = E[sigma(g)^2] - E[m(u)^2] - b_t^2
