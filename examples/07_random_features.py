@@ -8,11 +8,15 @@ carries the training points themselves (memorisation, tau_mem growing with n).
 
 This script prints the three parts of the spectrum with their predicted locations, tau_gen and
 tau_mem for three training-set sizes, and the log-log slope of tau_mem against n; it saves
-07_random_features.png. A few seconds on a laptop. The full study: `cdlite run rf-theory`.
-"""
-import cdlite  # noqa: F401  (sets the BLAS thread default before NumPy loads)
+07_random_features.png. A few seconds on 2 cores. The full study: `cdlite run rf-theory`.
 
+    python examples/07_random_features.py [--quick] [--out examples_out/]
+"""
+import cdlite  # noqa: F401  (first: it picks one BLAS thread before NumPy is loaded)
+
+import argparse
 import math
+import pathlib
 
 import matplotlib
 
@@ -25,8 +29,15 @@ from cdlite.theory import (GradientFlow, dsm_target, eigh_desc, gaussian_data, g
                            gen_bulk_scale, make_features, mc_regressions, mem_bulk_edges,
                            score_target, split_bulks, tau_gen, tau_mem)
 
-d, p, t = 16, 512, 0.01
-ns = (32, 64, 128)
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--quick", action="store_true", help="smaller d and p, for the tests")
+parser.add_argument("--out", default="examples_out", help="folder for the figure")
+args = parser.parse_args()
+out = pathlib.Path(args.out)
+out.mkdir(parents=True, exist_ok=True)
+
+d, p, t = (8, 256, 0.01) if args.quick else (16, 512, 0.01)
+ns = (2 * d, 4 * d, 8 * d)        # n > d, so that a memorisation bulk exists; p / n = 16, 8, 4
 n_mc = 8 * p                      # Monte-Carlo samples per estimate of U (DESIGN: >= 8p)
 rng = make_rng(0)
 W = make_features(rng, p, d)                          # (p, d), fixed
@@ -71,5 +82,5 @@ ax_t.loglog(ns, tau_mems, "o-", label=f"tau_mem (slope {slope:.2f})")
 ax_t.loglog(ns, tau_gens, "s-", label="tau_gen")
 ax_t.set(xlabel="n", ylabel="tau")
 ax_t.legend()
-fig.savefig("07_random_features.png", dpi=100, bbox_inches="tight")
-print("saved 07_random_features.png")
+fig.savefig(out / "07_random_features.png", dpi=100, bbox_inches="tight")
+print(f"saved {out / '07_random_features.png'}")
