@@ -196,3 +196,16 @@ def test_quick_run_of_every_other_recipe(recipe, tmp_path):
         assert m["image_shape"] == [8, 8] and m["dim"] == 64
         assert "frechet_features" in m["student"]["quality"]
         assert m["feature_classifier_accuracy"] > 0.9
+
+
+def test_quick_rf_theory_run(tmp_path):
+    result = invoke("run", "rf-theory", "--quick", "--out", tmp_path, "-q")
+    assert result.exit_code == 0, result.output
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["recipe"] == "rf-theory"
+    assert set(m["tau_gen"]) == set(m["tau_mem"]) and len(m["tau_mem"]) >= 3
+    assert np.isfinite(m["tau_mem_vs_n_slope"])
+    assert (tmp_path / "report.md").is_file() and list((tmp_path / "figures").glob("*.png"))
+    assert "tau_mem_vs_n_slope" in invoke("show", tmp_path).output
+    bad = invoke("run", "rf-theory", "--quick", "--set", "pp=3", "--out", tmp_path / "x")
+    assert bad.exit_code == 2 and "valid keys" in bad.output

@@ -168,7 +168,7 @@ def test_tau_mem_increases_with_n():
                          {"dsm": dsm_target(t), "score": score_target()})
     taus = np.geomspace(1, 1e9, 200)
     res = [analyse_training_set(X[:n], W, t, pop, taus, 8 * p, rng, ge_constants(t),
-                                mem_frac=0.1, gd_steps=5) for n in (16, 32, 64)]
+                                gap_fraction=0.1, gd_steps=5) for n in (16, 32, 64)]
     tm = [r["tau_mem"] for r in res]
     assert tm[0] < tm[1] < tm[2]
     # tau_gen, by contrast, hardly moves (it is set by the generalisation bulk)

@@ -29,7 +29,7 @@ def _rel_dev(a, b) -> float:
 
 
 def analyse_training_set(X, W, t: float, pop: dict, taus, n_mc: int, rng, consts,
-                         mem_frac: float = 0.1, gd_safety: float = 0.5, gd_batch: int = 1024,
+                         gap_fraction: float = 0.1, gd_safety: float = 0.5, gd_batch: int = 1024,
                          gd_steps: int = 400) -> dict:
     """Everything the recipe reports for one training set X (n, d) at diffusion time t.
 
@@ -75,7 +75,7 @@ def analyse_training_set(X, W, t: float, pop: dict, taus, n_mc: int, rng, consts
         "train": train, "test": test, "score": score,
         "train_inf": train_inf, "test_inf": test_inf, "score_inf": score_inf, "gap_inf": gap_inf,
         "tau_gen": tau_gen(taus, score), "score_min": float(np.min(score)),
-        "tau_mem": tau_mem(taus, test - train, gap_inf, mem_frac),
+        "tau_mem": tau_mem(taus, test - train, gap_inf, gap_fraction),
         "gd_eta": eta, "gd_batch": per_point * n, "gd_taus": gd_taus,
         "gd_train": gd["train"], "gd_test": gd["test"], "gd_score": gd["score"],
         "gd_rel_dev": {k: _rel_dev(gd[k], cf[k]) for k in gd},

@@ -38,7 +38,7 @@ class RFTheoryConfig:
     ns: tuple = (64, 128, 256)          # training-set sizes (nested subsets of one draw)
     mc_per_feature: int = 16            # MC samples per estimate = this * p (DESIGN: >= 8p)
     n_taus: int = 300                   # points of the log-spaced training-time grid
-    mem_frac: float = 0.1               # tau_mem: gap reaches this fraction of its tau=inf value
+    gap_fraction: float = 0.1           # tau_mem: gap reaches this fraction of its tau=inf value
     gd_safety: float = 0.5              # eta = gd_safety psi_p / (Delta_t lambda_max); < 1: stable
     gd_batch: int = 1024                # noisy samples per GD step (each point gd_batch / n times)
     gd_steps: int = 300                 # GD steps per n; simulated tau reaches gd_steps * eta
@@ -67,8 +67,8 @@ class RFTheoryConfig:
             raise CdliteError(f"need 0 < cd_t_min < t, got cd_t_min={self.cd_t_min}, t={self.t}")
         if not 0 < self.gd_safety < 1:
             raise CdliteError(f"gd_safety must be in (0, 1) for stable GD, got {self.gd_safety}")
-        if not 0 < self.mem_frac < 1:
-            raise CdliteError(f"mem_frac must be in (0, 1), got {self.mem_frac}")
+        if not 0 < self.gap_fraction < 1:
+            raise CdliteError(f"gap_fraction must be in (0, 1), got {self.gap_fraction}")
         if self.cd_levels < 1 or self.mc_per_feature < 1:
             raise CdliteError("cd_levels and mc_per_feature must be at least 1")
 
@@ -138,7 +138,7 @@ def run_rf_theory(cfg: RFTheoryConfig, out_dir, seed: int = 0, log=print) -> dic
     per_n = {}
     for n in ns:
         per_n[n] = analyse_training_set(X_all[:n], W, t, pop, taus, n_mc, rng, consts,
-                                        cfg.mem_frac, cfg.gd_safety, cfg.gd_batch, cfg.gd_steps)
+                                        cfg.gap_fraction, cfg.gd_safety, cfg.gd_batch, cfg.gd_steps)
         r = per_n[n]
         log(f"  n={n}: tau_gen={r['tau_gen']:.4g}  tau_mem={r['tau_mem']:.4g}  "
             f"gap(inf)={r['gap_inf']:.4g}")

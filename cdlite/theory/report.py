@@ -31,7 +31,7 @@ def build_metrics(cfg, seed, consts, consts_mc, per_n, ns, slope, by_frac, cd, t
         "tau_gen": each("tau_gen"),
         "tau_mem": each("tau_mem"),
         "tau_mem_vs_n_slope": json_num(slope),
-        "mem_frac": cfg.mem_frac,
+        "gap_fraction": cfg.gap_fraction,
         "tau_mem_by_frac": by_frac,
         "tau_spike": json_num(cfg.p / cfg.d / (2 * Delta * consts.s2)),
         "score_error_min": each("score_min"),
@@ -108,7 +108,7 @@ samples; losses are evaluated on samples not used for fitting.
 Time unit: {m['time_unit']}.
 Step-size rule: {m['step_size_rule']}.
 tau_gen = minimum of the score error (1/d) E|s_A - s*|^2 (s* = -x for this data); tau_mem = the
-generalisation gap (test - train denoising loss) reaches {cfg.mem_frac} of its tau -> inf value.
+generalisation gap (test - train denoising loss) reaches {cfg.gap_fraction} of its tau -> inf value.
 
 {header}
 |---|---|---|---|---|---|---|
