@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .errors import CdliteError
+from .fileio import atomic_file
 
 FORMAT_VERSION = 1
 META_KEY = "__meta__"
@@ -62,21 +62,9 @@ def save_checkpoint(path, arrays: dict, meta: dict) -> None:
                           ) from e
     header = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
 
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **host, **{META_KEY: header})
-            f.flush()
-            os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a checkpoint is a normal file
-        os.replace(tmp, path)
-    except BaseException:  # also KeyboardInterrupt: never leave a stray temp file
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_folder(folder)
+    with atomic_file(path) as f:
+        np.savez(f, **host, **{META_KEY: header})
+    _fsync_folder(os.path.dirname(os.path.abspath(path)))  # make the rename itself durable
 
 
 def _fsync_folder(folder: str) -> None:

@@ -193,10 +193,10 @@ def evaluate(samples, train, test, key, threshold, as_json):
       cdlite evaluate my_samples.npy --train train.npy --test test.npy --json
     """
     from cdlite.experiments.commands import evaluate_files
-    from cdlite.experiments.runfolder import _json_safe
+    from cdlite.fileio import json_safe
     r = evaluate_files(samples, train, test, key, threshold)
     if as_json:
-        click.echo(json.dumps(_json_safe(r)))
+        click.echo(json.dumps(json_safe(r)))
         return
     lo, hi = r["mem_frac_ci"]
     click.echo(f"f_mem {r['mem_frac']:.3f}  95% CI [{lo:.3f}, {hi:.3f}]  coverage "

@@ -209,3 +209,19 @@ def test_quick_rf_theory_run(tmp_path):
     assert "tau_mem_vs_n_slope" in invoke("show", tmp_path).output
     bad = invoke("run", "rf-theory", "--quick", "--set", "pp=3", "--out", tmp_path / "x")
     assert bad.exit_code == 2 and "valid keys" in bad.output
+
+
+def test_damaged_inputs_are_refused_with_their_names(quick_run, tmp_path):
+    from cdlite.checkpoint import load_checkpoint, save_checkpoint
+    out, _ = quick_run
+    arrays, meta = load_checkpoint(out / "checkpoints" / "student.npz")
+    arrays.pop("out.W")  # a checkpoint that no longer matches the network its header names
+    save_checkpoint(tmp_path / "broken.npz", arrays, meta)
+    result = invoke("sample", tmp_path / "broken.npz", "--out", tmp_path / "s.npz")
+    assert result.exit_code == 2 and "out.W" in result.output
+    text = tmp_path / "notes.npz"
+    text.write_text("not an array")
+    result = invoke("evaluate", text, "--train", out / "samples.npz")
+    assert result.exit_code == 2 and "neither a .npy nor an .npz" in result.output
+    result = invoke("evaluate", out / "samples.npz", "--train", out / "samples.npz")
+    assert result.exit_code == 2 and "holds" in result.output  # several arrays, no --key

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from cdlite.backend import make_rng
-from cdlite.data.gaussians import GaussianMixture, circle_mixture
+from cdlite.data.gaussians import circle_mixture
 from cdlite.diffusion import (EDMDenoiser, EmpiricalOptimalDenoiser, TeacherConfig,
                               denoising_loss, edm_coeffs, generate, karras_sigmas, sample_euler,
                               sample_heun, train_teacher)

@@ -143,6 +143,11 @@ def load_array(path, key=None) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CdliteError(f"array file not found: {path!r}")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):  # neither .npy nor zip (.npz)
+        raise CdliteError(f"{path!r} is neither a .npy nor an .npz file (it starts with "
+                          f"{magic!r}); save your array with numpy.save or numpy.savez")
     try:
         loaded = np.load(path, allow_pickle=False)
         if hasattr(loaded, "files"):  # an .npz archive: a dict-like of arrays

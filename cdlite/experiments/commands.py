@@ -57,17 +57,11 @@ def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
     run's), a student with consistency sampling (1 step, or `steps` levels)."""
     from ..diffusion import EDMDenoiser, generate, karras_sigmas
     from ..distill import ConsistencyFunction, sample_consistency
-    from ..nn.networks import build_network
     from .runfolder import load_model
     if n < 1:
         raise CdliteError(f"-n must be at least 1, got {n}")
-    params, meta = load_model(path)
+    net, params, meta = load_model(path)
     xp = get_xp(device)
-    net = build_network(**meta["network"])
-    expected = net.init(make_rng(0))
-    missing = sorted(set(expected) - set(params))
-    if missing:
-        raise CdliteError(f"{path}: checkpoint lacks arrays {missing} of its own network")
     params = {k: xp.asarray(v) for k, v in params.items()}
     d = net.cfg.d
     rng = make_rng(seed)

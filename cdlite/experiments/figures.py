@@ -14,7 +14,6 @@ Shapes: m samples (m, d), n training points (n, d); images are flattened, d = h 
 """
 from __future__ import annotations
 
-import os
 import pathlib
 
 import numpy as np
@@ -24,6 +23,7 @@ matplotlib.use("Agg")            # files only, never a window (runs on servers a
 import matplotlib.pyplot as plt  # noqa: E402  (must come after the backend is chosen)
 
 from cdlite.errors import CdliteError  # noqa: E402
+from cdlite.fileio import atomic_file  # noqa: E402
 from cdlite.metrics.memorization import MEM_THRESHOLD, nn_ratios  # noqa: E402
 
 DPI = 110
@@ -68,17 +68,12 @@ def make_figures(fig_dir: pathlib.Path, metrics: dict, samples: dict, image_shap
 # ----------------------------------------------------------------------------- helpers
 
 def _save(fig, fig_dir: pathlib.Path, file_name: str) -> str:
-    """Save atomically (temp file in the same folder, then os.replace) and free the figure."""
-    # pid in the temp name: two processes writing the same folder never share a temp file
-    # (and unlike mkstemp's 0600 files, the PNG gets the user's usual permissions).
-    tmp = fig_dir / f".{file_name}.{os.getpid()}.tmp"
+    """Save atomically (a reader never sees a half-written PNG) and free the figure."""
     try:
-        fig.savefig(tmp, dpi=DPI, format="png", bbox_inches="tight")
-        os.replace(tmp, fig_dir / file_name)   # a reader never sees a half-written PNG
+        with atomic_file(fig_dir / file_name) as fh:
+            fig.savefig(fh, dpi=DPI, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return file_name
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 
 from ..backend import get_xp, make_rng, to_numpy
 from ..data import make_dataset
@@ -22,7 +21,8 @@ from ..nn.networks import build_network, network_spec
 from ..nn.optim import copy_params
 from .config import RunConfig, to_dict, to_toml, validate
 from .evaluation import curve_point, eval_rng, evaluate_samples, levelled_off
-from .runfolder import atomic_write_text, save_model, write_json, write_samples
+from ..fileio import write_json, write_text
+from .runfolder import save_model, write_samples
 
 # which DataConfig fields each dataset takes (cdlite.data.OPTIONS names in brackets)
 _DATA_OPTIONS = {"gaussians": {"K": "K", "dim": "d", "radius": "radius", "std": "std"},
@@ -84,7 +84,7 @@ def run_recipe(cfg: RunConfig, out_dir, quiet: bool = False, log=None) -> dict:
     validate(cfg)
     out = Path(out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.toml", to_toml(cfg))
+    write_text(out / "config.toml", to_toml(cfg))
     run = Run(cfg, out, log)
     t0 = time.perf_counter()
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runfolder import atomic_write_text
+from ..fileio import write_text
 
 ROWS = [  # (metrics key, label); reference rows come from metrics["reference"]
     ("teacher", "teacher (Heun)"),
@@ -119,7 +119,7 @@ def write_report(out: Path, m: dict, cfg) -> None:
                           f"![{key}](figures/{fname})", ""]
     t = m.get("timings_s", {})
     lines += ["## Timings (s)", "", ", ".join(f"{k}: {v:.1f}" for k, v in t.items()), ""]
-    atomic_write_text(out / "report.md", "\n".join(lines))
+    write_text(out / "report.md", "\n".join(lines))
 
 
 def summarize_seeds(runs: list) -> dict:
@@ -156,4 +156,4 @@ def write_seed_summary(out: Path, summary: dict, cfg) -> None:
     text = [f"# cdlite: {summary['recipe']} over seeds {summary['seeds']}", "",
             "Mean ± standard deviation over seeds; each seed's folder has its own report.", "",
             "```", seed_table(summary), "```", ""]
-    atomic_write_text(out / "report.md", "\n".join(text))
+    write_text(out / "report.md", "\n".join(text))

@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from ..backend import make_rng
 from ..errors import CdliteError
+from ..fileio import write_text
 from . import figures
 from .analysis import analyse_distillation, analyse_training_set
 from .dynamics import tau_mem
@@ -87,25 +86,12 @@ def _loglog_fit(ns, taus) -> tuple[float, float]:
     return float(slope), float(intercept)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write text to a temporary file in the same folder, then os.replace it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def run_rf_theory(cfg: RFTheoryConfig, out_dir, seed: int = 0, log=print) -> dict:
     """Run the rf-theory recipe into out_dir and return its metrics dict."""
     cfg.check()
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2))
+    write_text(out_dir / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2))
     timings, clock = {}, time.perf_counter()
 
     def lap(name):
@@ -178,7 +164,7 @@ def run_rf_theory(cfg: RFTheoryConfig, out_dir, seed: int = 0, log=print) -> dic
 
     timings["total"] = round(sum(timings.values()), 2)
     metrics = build_metrics(cfg, seed, consts, consts_mc, per_n, ns, slope, by_frac, cd, timings)
-    _write_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2))
-    _write_atomic(out_dir / "report.md", report_markdown(cfg, metrics))
+    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2))
+    write_text(out_dir / "report.md", report_markdown(cfg, metrics))
     log(f"rf-theory: done in {timings['total']:.1f} s -> {out_dir}")
     return metrics

@@ -1,0 +1,62 @@
+"""Atomic file writes and JSON-safe values, shared by checkpoints, run folders and figures.
+
+A file is written to a temporary name in its own folder, flushed to disk, then renamed over the
+target: a crash or a Ctrl-C mid-write leaves the earlier file (or none), never a broken one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+
+import numpy as np
+
+
+@contextmanager
+def atomic_file(path, mode: str = "wb"):
+    """`with atomic_file(path) as fh:` write to fh; `path` appears only when the block succeeds."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())  # the data is on disk before the rename makes it visible
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; these are ordinary files
+        os.replace(tmp, path)
+    except BaseException:  # KeyboardInterrupt too: never leave a stray temporary file
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_text(path, text: str) -> None:
+    with atomic_file(path, "w") as fh:
+        fh.write(text)
+
+
+def json_safe(v):
+    """Plain JSON values: NumPy scalars and arrays to Python, NaN and inf to None."""
+    if isinstance(v, dict):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return json_safe(v.tolist())
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        return v if math.isfinite(v) else None
+    return v
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(json_safe(obj), indent=2) + "\n")
