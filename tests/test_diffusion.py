@@ -26,7 +26,9 @@ def test_preconditioning_identities():
     c_skip, c_out, c_in, c_noise = edm_coeffs(sigma, sd)
     lam = (sigma ** 2 + sd ** 2) / (sigma * sd) ** 2
     np.testing.assert_allclose(lam * c_out ** 2, 1.0, rtol=1e-12)  # unit effective weight
-    np.testing.assert_allclose(c_skip ** 2 * sd ** 2 + c_out ** 2 * 0 + 0, c_skip ** 2 * sd ** 2)
+    # the network's effective target (x - c_skip y) / c_out has unit variance for data of std sd
+    np.testing.assert_allclose(((1 - c_skip) ** 2 * sd ** 2 + c_skip ** 2 * sigma ** 2)
+                               / c_out ** 2, 1.0, rtol=1e-10)
     np.testing.assert_allclose(c_in ** 2 * (sd ** 2 + sigma ** 2), 1.0)  # unit-variance input
     # D(y, sigma) -> y as sigma -> 0, for any weights
     rng = make_rng(0)
@@ -155,3 +157,45 @@ def test_teacher_training_lowers_the_loss_and_is_deterministic():
     assert res.ema is not res.params
     res2, _ = run()
     np.testing.assert_array_equal(res.losses, res2.losses)
+
+
+def test_loss_value_matches_the_hand_formula():
+    """lambda(sigma) |D - x|^2 averaged over batch and coordinates, D from the raw network."""
+    rng = make_rng(2)
+    net = build_network("mlp", d=2, hidden=8, depth=2)
+    params = {k: v + 0.3 * rng.standard_normal(v.shape) for k, v in
+              net.init(rng, np.float64).items()}
+    sd = 0.8
+    den = EDMDenoiser(net, sd)
+    x = rng.standard_normal((6, 2))
+    sigma = np.array([0.01, 0.1, 0.5, 1.0, 3.0, 20.0])
+    noise = rng.standard_normal((6, 2))
+    y = x + sigma[:, None] * noise
+    c_skip, c_out, c_in, c_noise = (c[:, None] for c in edm_coeffs(sigma, sd))
+    F, _ = net.forward(params, c_in * y, c_noise[:, 0])
+    lam = (sigma ** 2 + sd ** 2) / (sigma * sd) ** 2
+    expected = np.mean(lam[:, None] * (c_skip * y + c_out * F - x) ** 2)
+    assert denoising_loss(den, params, x, sigma, noise)[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_bad_inputs_to_the_teacher_are_explained():
+    from cdlite.errors import CdliteError
+    net = build_network("mlp", d=2, hidden=8, depth=2)
+    den = EDMDenoiser(net, 1.0)
+    params = net.init(make_rng(0))
+    good = np.zeros((4, 2), np.float32)
+    with pytest.raises(CdliteError, match="dimension 3 but the network was built for d = 2"):
+        train_teacher(den, params, np.zeros((4, 3), np.float32), TeacherConfig(steps=2),
+                      make_rng(0))
+    with pytest.raises(CdliteError, match="NaN or inf in 1 of 4"):
+        bad = good.copy()
+        bad[2, 1] = np.nan
+        train_teacher(den, params, bad, TeacherConfig(steps=2), make_rng(0))
+    with pytest.raises(CdliteError, match="diverged at step 1"), np.errstate(all="ignore"):
+        train_teacher(den, params, good + 1e30, TeacherConfig(steps=3), make_rng(0))
+    with pytest.raises(CdliteError, match="batch=0"):
+        TeacherConfig(batch=0)
+    with pytest.raises(CdliteError, match="shape"):
+        den.forward(params, np.zeros(2, np.float32), 1.0)
+    with pytest.raises(CdliteError, match="m >= 1"):
+        generate(den.bind(params), 0, 2, karras_sigmas(4), make_rng(0))

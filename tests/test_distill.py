@@ -120,5 +120,15 @@ def test_ct_grid_schedule_grows():
 
 def test_multistep_rejects_levels_below_sigma_min():
     f = lambda x, s: x  # noqa: E731
-    with pytest.raises(ValueError, match="sigma_min"):
+    with pytest.raises(ValueError, match="sigma_min"):  # CdliteError is a ValueError
         sample_consistency(f, np.zeros((2, 1)), [20.0, 0.001], make_rng(0))
+
+
+def test_bad_distillation_settings_are_explained():
+    from cdlite.errors import CdliteError
+    with pytest.raises(CdliteError, match="N=1"):
+        DistillConfig(N=1)
+    with pytest.raises(CdliteError, match="mu=1.5"):
+        DistillConfig(mu=1.5)
+    with pytest.raises(CdliteError, match="at least one level"):
+        sample_consistency(lambda x, s: x, np.zeros((2, 1)), [0.0], make_rng(0))

@@ -203,3 +203,11 @@ def test_cupy_matches_numpy():
     assert isinstance(d_cp, np.ndarray)
     np.testing.assert_allclose(d_cp, d_np, rtol=1e-10)
     np.testing.assert_array_equal(i_cp, i_np)
+
+
+def test_ratio_exactly_at_the_threshold_is_not_memorized():
+    # training points 0 and 4 on a line, a sample at 1: d1 = 1, d2 = 3, ratio exactly 1/3
+    train = np.array([[0.0], [4.0]])
+    r = memorization_fraction(np.array([[1.0], [0.5]]), train, n_boot=10)
+    np.testing.assert_allclose(r["ratio"], [1 / 3, 0.5 / 3.5])
+    assert r["memorized"].tolist() == [False, True]  # strictly below the threshold

@@ -129,3 +129,42 @@ def test_generalization_gap():
         generalization_gap(lambda y, s: y, train, test, [0.0], rng)
     with pytest.raises(CdliteError, match="denoise returned"):
         generalization_gap(lambda y, s: y[:, :1], train, test, [0.1], rng)
+
+
+def _u_statistics(x, y, kernel):
+    """Reference: unbiased within-set means (diagonal left out), full cross mean."""
+    from scipy.spatial.distance import cdist
+    kxx, kyy, kxy = kernel(cdist(x, x)), kernel(cdist(y, y)), kernel(cdist(x, y))
+    m, n = len(x), len(y)
+    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)), (kyy.sum() - np.trace(kyy)) / (n * (n - 1)),
+            kxy.mean())
+
+
+def test_energy_and_mmd_are_the_unbiased_u_statistics():
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((40, 3)), rng.standard_normal((30, 3)) + 0.3
+    xx, yy, xy = _u_statistics(x, y, lambda r: r)
+    # (rel 1e-7: the diagonal |x_i - x_i|^2 comes out ~1e-16, not 0, and sqrt magnifies it)
+    assert energy_distance(x, y) == pytest.approx(2 * xy - xx - yy, rel=1e-7)
+    h = 1.3
+    xx, yy, xy = _u_statistics(x, y, lambda r: np.exp(-r ** 2 / (2 * h * h)))
+    assert mmd_rbf(x, y, bandwidth=h)[0] == pytest.approx(xx + yy - 2 * xy, rel=1e-10)
+    with pytest.raises(CdliteError, match="bandwidth"):
+        mmd_rbf(x, y, bandwidth=0.0)
+
+
+def test_precision_recall_match_a_direct_computation():
+    """Kynkaanniemi et al. (2019): a sample counts for precision when it lies inside the ball of
+    some real point whose radius is that point's distance to its k-th nearest real neighbour."""
+    from scipy.spatial.distance import cdist
+    rng = np.random.default_rng(4)
+    fake, real = rng.standard_normal((120, 2)) * 1.3, rng.standard_normal((100, 2))
+    k = 3
+
+    def covered(q, ref):
+        radii = np.sort(cdist(ref, ref), axis=1)[:, k]  # column 0 is the point itself
+        return np.mean((cdist(q, ref) <= radii[None, :]).any(axis=1))
+
+    p, r = precision_recall(fake, real, k=k)
+    assert p == pytest.approx(covered(fake, real)) and r == pytest.approx(covered(real, fake))
+    assert 0.3 < p < 1.0 and 0.3 < r < 1.0  # a case where both are informative

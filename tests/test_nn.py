@@ -11,9 +11,12 @@ from cdlite.nn.networks import (MLP, MLPConfig, RandomFeatureNet, RFConfig, buil
 SHAPES = [(1, 3, 4), (5, 7, 2), (16, 4, 9)]  # (B, I, O)
 
 
-def _check_layer(layer, x, rng, d_out):
-    """L = sum(layer(x) * R): check dL/dx and dL/dparams."""
+def _check_layer(layer, x, rng, d_out, perturb=False):
+    """L = sum(layer(x) * R): check dL/dx and dL/dparams (perturb: move every parameter away
+    from its initial value, e.g. LayerNorm's gamma = 1, beta = 0, which hide some terms)."""
     params = layer.init(rng, np.float64)
+    if perturb:
+        params = {k: v + 0.5 * rng.standard_normal(v.shape) for k, v in params.items()}
     R = rng.standard_normal((x.shape[0], d_out))
 
     def loss():
@@ -48,13 +51,11 @@ def test_activation_gradients(act, B, I, O):
 @pytest.mark.parametrize("B,I,O", SHAPES[1:])
 def test_layernorm_and_residual_gradients(B, I, O):
     rng = np.random.default_rng(3 + I)
-    ln = LayerNorm("ln", I)
-    params = ln.init(rng, np.float64)
-    # perturb gamma/beta away from 1/0 so their gradients are exercised in general position
-    _check_layer(ln, rng.standard_normal((B, I)) * 3 + 1, rng, I)
-    _check_layer(Residual("res", I, "gelu", layernorm=True), rng.standard_normal((B, I)), rng, I)
-    _check_layer(Residual("res", I, "silu", layernorm=False), rng.standard_normal((B, I)), rng, I)
-    assert params  # LayerNorm has its two trainable vectors
+    _check_layer(LayerNorm("ln", I), rng.standard_normal((B, I)) * 3 + 1, rng, I, perturb=True)
+    _check_layer(Residual("res", I, "gelu", layernorm=True), rng.standard_normal((B, I)), rng, I,
+                 perturb=True)
+    _check_layer(Residual("res", I, "silu", layernorm=False), rng.standard_normal((B, I)), rng, I,
+                 perturb=True)
 
 
 @pytest.mark.parametrize("emb", [SinusoidalEmbedding("e", 8), FourierEmbedding("e", 6, 1.5, d_in=3)])

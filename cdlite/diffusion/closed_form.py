@@ -10,7 +10,7 @@ The exact Gaussian-mixture denoiser lives with the mixture (cdlite.data.gaussian
 """
 from __future__ import annotations
 
-from ..backend import array_module
+from ..backend import array_module, to_numpy
 
 
 class EmpiricalOptimalDenoiser:
@@ -22,22 +22,28 @@ class EmpiricalOptimalDenoiser:
     """
 
     def __init__(self, train, block: int = 4096):
-        xp = array_module(train)
-        self.a = xp.asarray(train, dtype=xp.float64)  # (n, d)
-        self.a2 = (self.a * self.a).sum(axis=1)  # (n,)
-        self.block = int(block)
+        self.train, self.block = train, int(block)
+        self._cache = {}  # array module name -> (a (n, d) float64, |a|^2 (n,)) on that device
+
+    def _points(self, xp):
+        if xp.__name__ not in self._cache:
+            a = xp.asarray(to_numpy(self.train) if xp.__name__ == "numpy" else self.train,
+                           dtype=xp.float64)
+            self._cache[xp.__name__] = (a, (a * a).sum(axis=1))
+        return self._cache[xp.__name__]
 
     def __call__(self, y, sigma):
         xp = array_module(y)
+        a_all, a2_all = self._points(xp)
         y64 = y.astype(xp.float64)
         s = xp.asarray(sigma, dtype=xp.float64).reshape(-1, 1)  # (1,1) or (B,1)
         y2 = (y64 * y64).sum(axis=1, keepdims=True)  # (B, 1)
         m = xp.full((y.shape[0], 1), -xp.inf)  # running max of the logits
         z = xp.zeros((y.shape[0], 1))  # running sum of exp(logit - m)
         acc = xp.zeros_like(y64)  # running sum of exp(logit - m) * a_i
-        for start in range(0, self.a.shape[0], self.block):
-            a = self.a[start:start + self.block]
-            d2 = xp.maximum(y2 - 2.0 * y64 @ a.T + self.a2[start:start + self.block], 0.0)
+        for start in range(0, a_all.shape[0], self.block):
+            a = a_all[start:start + self.block]
+            d2 = xp.maximum(y2 - 2.0 * y64 @ a.T + a2_all[start:start + self.block], 0.0)
             logits = -d2 / (2.0 * s * s)  # (B, block)
             m_new = xp.maximum(m, logits.max(axis=1, keepdims=True))
             scale = xp.exp(m - m_new)  # rescale what was accumulated under the old maximum

@@ -12,10 +12,14 @@ Shapes: B batch, d data dimension; sigma is a scalar or a (B,) array.
 from __future__ import annotations
 
 from ..backend import array_module
+from ..errors import CdliteError
 
 
 def sigma_column(sigma, y):
     """sigma as a (B, 1) array on y's device and dtype, from a scalar or a (B,) array."""
+    if y.ndim != 2:
+        raise CdliteError(f"expected a batch of points of shape (B, d), got shape {y.shape}; "
+                          "for one point use x[None, :]")
     xp = array_module(y)
     s = xp.asarray(sigma, dtype=y.dtype)
     if s.ndim == 0:

@@ -8,6 +8,9 @@ One protocol for all (k-diffusion style):
 closed form, or your own. `x` starts as sigmas[0] * noise; `sigmas` is a decreasing grid ending at
 0 (e.g. karras_sigmas). `callback(i, x, sigma, D)` is called once per step (trajectory plots).
 The number of network evaluations (NFE) is returned with the samples.
+
+The single steps (`euler_step`, `heun_step`) are shared with consistency distillation, whose
+teacher takes exactly one of them; there sigma is a (B, 1) column, one level per row.
 """
 from __future__ import annotations
 
@@ -16,42 +19,50 @@ import math
 import numpy as np
 
 from ..backend import array_module, randn
+from ..errors import CdliteError
 
 
-def _d(x, D, sigma):
-    return (x - D) / sigma  # dx/dsigma of the ODE
+def slope(denoiser, x, sigma):
+    """dx/dsigma = (x - D(x, sigma)) / sigma, and D itself (one network evaluation)."""
+    D = denoiser(x, sigma)
+    return (x - D) / sigma, D
+
+
+def euler_step(x, d, sigma, sigma_next):
+    """x + (sigma_next - sigma) d: Euler's step along the slope d."""
+    return x + (sigma_next - sigma) * d
+
+
+def heun_step(denoiser, x, d, sigma, sigma_next):
+    """Algorithm 1 of Karras et al. (2022), lines 5-8: an Euler step, then the trapezoid rule with
+    the slope at its end point (needs sigma_next > 0; one more network evaluation)."""
+    x_euler = euler_step(x, d, sigma, sigma_next)
+    d_next, _ = slope(denoiser, x_euler, sigma_next)
+    return x + (sigma_next - sigma) * 0.5 * (d + d_next)
 
 
 def sample_euler(denoiser, x, sigmas, rng=None, callback=None):
     """Euler's method on the probability-flow ODE: N steps, NFE = N."""
-    nfe = 0
     for i in range(len(sigmas) - 1):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        D = denoiser(x, s)
-        nfe += 1
+        d, D = slope(denoiser, x, s)
         if callback:
             callback(i, x, s, D)
-        x = x + (s_next - s) * _d(x, D, s)
-    return x, nfe
+        x = euler_step(x, d, s, s_next)
+    return x, len(sigmas) - 1
 
 
 def sample_heun(denoiser, x, sigmas, rng=None, callback=None):
-    """Algorithm 1 (deterministic sampler) of Karras et al. (2022): an Euler step, then the
-    trapezoid correction, except on the last step to sigma = 0. NFE = 2N - 1."""
+    """Algorithm 1 (deterministic sampler) of Karras et al. (2022): Heun steps, except a plain
+    Euler step on the last step to sigma = 0. NFE = 2N - 1."""
     nfe = 0
     for i in range(len(sigmas) - 1):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        D = denoiser(x, s)
-        nfe += 1
+        d, D = slope(denoiser, x, s)
         if callback:
             callback(i, x, s, D)
-        d = _d(x, D, s)
-        x_next = x + (s_next - s) * d  # Euler step (line 5)
-        if s_next > 0:  # second-order correction (lines 7-8)
-            D_next = denoiser(x_next, s_next)
-            nfe += 1
-            x_next = x + (s_next - s) * 0.5 * (d + _d(x_next, D_next, s_next))
-        x = x_next
+        x = heun_step(denoiser, x, d, s, s_next) if s_next > 0 else euler_step(x, d, s, s_next)
+        nfe += 2 if s_next > 0 else 1
     return x, nfe
 
 
@@ -61,27 +72,21 @@ def sample_edm_stochastic(denoiser, x, sigmas, rng, callback=None, S_churn: floa
     """Algorithm 2 (stochastic sampler) of Karras et al. (2022): before each Heun step, add noise
     to raise sigma to s_hat = s (1 + gamma), gamma = min(S_churn / N, sqrt(2) - 1) inside
     [S_tmin, S_tmax]. NFE = 2N - 1."""
-    xp = array_module(x)
     N = len(sigmas) - 1
     nfe = 0
     for i in range(N):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         gamma = min(S_churn / N, math.sqrt(2) - 1) if S_tmin <= s <= S_tmax else 0.0
         s_hat = s * (1 + gamma)
-        if gamma > 0:  # lines 5-6: churn
-            eps = S_noise * randn(rng, x.shape, xp, x.dtype)
+        if gamma > 0:  # lines 5-6: churn, fresh noise raises the level from s to s_hat
+            eps = S_noise * randn(rng, x.shape, array_module(x), x.dtype)
             x = x + math.sqrt(s_hat ** 2 - s ** 2) * eps
-        D = denoiser(x, s_hat)
-        nfe += 1
+        d, D = slope(denoiser, x, s_hat)
         if callback:
             callback(i, x, s_hat, D)
-        d = _d(x, D, s_hat)
-        x_next = x + (s_next - s_hat) * d
-        if s_next > 0:
-            D_next = denoiser(x_next, s_next)
-            nfe += 1
-            x_next = x + (s_next - s_hat) * 0.5 * (d + _d(x_next, D_next, s_next))
-        x = x_next
+        x = heun_step(denoiser, x, d, s_hat, s_next) if s_next > 0 else \
+            euler_step(x, d, s_hat, s_next)
+        nfe += 2 if s_next > 0 else 1
     return x, nfe
 
 
@@ -91,15 +96,19 @@ SAMPLERS = {"euler": sample_euler, "heun": sample_heun, "stochastic": sample_edm
 def generate(denoiser, m: int, d: int, sigmas, rng, sampler: str = "heun", xp=None,
              dtype=None, batch: int = 4096, **options):
     """Draw m samples: x = sigmas[0] * z, then run `sampler` (a name or a function with the
-    sampler protocol) in batches. Returns (x (m, d), nfe per sample)."""
+    sampler protocol, e.g. cdlite.distill.sample_consistency) in batches of at most `batch`.
+    Extra keyword options go to the sampler. Returns (x (m, d), nfe per sample)."""
     xp = xp or np
     dtype = dtype or np.float32
     if callable(sampler):
-        run = sampler  # e.g. cdlite.distill.sample_consistency
+        run = sampler
     elif sampler in SAMPLERS:
         run = SAMPLERS[sampler]
     else:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
+        raise CdliteError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
+    if int(m) < 1 or len(sigmas) < 1:
+        raise CdliteError(f"generate needs m >= 1 samples and a non-empty grid, got m = {m}, "
+                          f"{len(sigmas)} levels")
     out, nfe = [], 0
     for start in range(0, m, batch):
         z = randn(rng, (min(batch, m - start), d), xp, dtype)

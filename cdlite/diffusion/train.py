@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..backend import array_module, randint
-from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_rate_from_half_life, ema_update, \
-    lr_schedule
+from ..errors import CdliteError
+from ..nn.loop import check_loss, check_training_data, evaluation_ema
+from ..nn.optim import Adam, clip_grad_norm, ema_update, lr_schedule
 from ..progress import progress
 from .loss import edm_loss
 
@@ -24,6 +25,14 @@ class TeacherConfig:
     P_std: float = 1.2
     eval_every: int = 500         # call on_eval every this many steps (and at the end)
 
+    def __post_init__(self):
+        bad = [f"{k}={getattr(self, k)!r}" for k in ("steps", "batch", "lr", "eval_every", "P_std")
+               if not getattr(self, k) > 0]
+        if self.warmup < 0 or self.ema_half_life < 0 or self.grad_clip < 0:
+            bad.append("warmup, ema_half_life and grad_clip must be >= 0")
+        if bad:
+            raise CdliteError("invalid TeacherConfig: " + "; ".join(bad) + " (must be > 0)")
+
 
 @dataclass
 class TrainResult:
@@ -34,21 +43,18 @@ class TrainResult:
 
 
 def train_teacher(denoiser, params, train_x, cfg: TeacherConfig, rng, on_eval=None,
-                  show_progress=None, optimizer_state=None) -> TrainResult:
+                  show_progress=None) -> TrainResult:
     """Train `params` of an EDMDenoiser on `train_x` (n, d).
 
     on_eval(step, eval_params) -> dict is called at step 0, every cfg.eval_every steps and at the
     end; its dicts are collected in `history`. eval_params is the EMA (or the raw weights when
     cfg.ema_half_life == 0).
     """
+    check_training_data(train_x, denoiser.net.cfg.d)
     xp = array_module(train_x)
     n = train_x.shape[0]
     opt = Adam(cfg.lr)
-    if optimizer_state:
-        opt.load_state_dict(optimizer_state)
-    use_ema = cfg.ema_half_life > 0
-    ema = copy_params(params) if use_ema else params
-    rate = ema_rate_from_half_life(cfg.ema_half_life) if use_ema else 0.0
+    ema, rate = evaluation_ema(params, cfg.ema_half_life)
     result = TrainResult(params, ema)
 
     def evaluate(step):
@@ -59,14 +65,14 @@ def train_teacher(denoiser, params, train_x, cfg: TeacherConfig, rng, on_eval=No
     for step in progress(range(1, cfg.steps + 1), cfg.steps, "teacher", show_progress):
         x = train_x[randint(rng, 0, n, cfg.batch, xp)]  # (B, d)
         loss, grads = edm_loss(denoiser, params, x, rng, cfg.P_mean, cfg.P_std)
+        lr = lr_schedule(step - 1, cfg.lr, cfg.warmup, cfg.steps, cfg.lr_decay)  # counts from 0
+        check_loss(loss, step, lr, "teacher training")
         if cfg.grad_clip > 0:
             clip_grad_norm(grads, cfg.grad_clip)
-        # lr_schedule counts from 0
-        opt.step(params, grads, lr=lr_schedule(step - 1, cfg.lr, cfg.warmup, cfg.steps, cfg.lr_decay))
-        if use_ema:
+        opt.step(params, grads, lr=lr)
+        if ema is not params:
             ema_update(ema, params, rate)
         result.losses.append(loss)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             evaluate(step)
-    result.optimizer = opt
     return result

@@ -14,18 +14,18 @@ import math
 
 from ..backend import array_module, randint, randn
 from ..diffusion.precond import sigma_column
+from ..diffusion.samplers import euler_step, heun_step, slope
 
 
 def teacher_ode_step(teacher, x, t_from, t_to, solver: str = "heun"):
-    """One Euler or Heun step of dx/dt = (x - D(x, t)) / t from t_from to t_to (both (B, 1))."""
-    d = (x - teacher(x, t_from[:, 0])) / t_from
-    x_euler = x + (t_to - t_from) * d
-    if solver == "euler":
-        return x_euler
-    if solver != "heun":
+    """One Euler or Heun step of the teacher's ODE dx/dt = (x - D(x, t)) / t from t_from down to
+    t_to (both (B, 1) columns: one level per row), the samplers' own step functions."""
+    if solver not in ("heun", "euler"):
         raise ValueError(f"unknown teacher solver {solver!r}; use 'heun' or 'euler'")
-    d_next = (x_euler - teacher(x_euler, t_to[:, 0])) / t_to
-    return x + (t_to - t_from) * 0.5 * (d + d_next)
+    d, _ = slope(teacher, x, t_from)
+    if solver == "euler":
+        return euler_step(x, d, t_from, t_to)
+    return heun_step(teacher, x, d, t_from, t_to)
 
 
 def distance(a, b, kind: str = "l2", c: float = 0.0):

@@ -15,7 +15,9 @@ import numpy as np
 
 from ..backend import array_module, randint
 from ..diffusion.grids import karras_sigmas
-from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_rate_from_half_life, ema_update
+from ..errors import CdliteError
+from ..nn.loop import check_loss, check_training_data, evaluation_ema
+from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_update
 from ..progress import progress
 from .losses import cd_loss, ct_grid_size, ct_loss
 
@@ -33,8 +35,20 @@ class DistillConfig:
     init: str = "teacher"         # student starts from the teacher's weights, or "scratch"
     ema_half_life: float = 0.0    # evaluation EMA half-life in steps (0 = evaluate the student)
     grad_clip: float = 1.0        # global gradient-norm clip (0 = off)
-    ct_schedule: bool = False     # grow the grid from 2 to N points over training (CT, appendix C)
+    ct_schedule: bool = False     # grow the grid from 2 to N points over training (CT, appendix
+    #                               C); unlike Song et al., mu stays fixed rather than following N
     eval_every: int = 500         # call on_eval every this many steps (and at the end)
+
+    def __post_init__(self):
+        bad = [f"{k}={getattr(self, k)!r} (must be > 0)" for k in ("steps", "batch", "lr",
+                                                                     "eval_every")
+               if not getattr(self, k) > 0]
+        if self.N < 2:
+            bad.append(f"N={self.N} (the grid needs at least 2 levels)")
+        if not 0.0 <= self.mu <= 1.0:
+            bad.append(f"mu={self.mu} (an EMA rate in [0, 1])")
+        if bad:
+            raise CdliteError("invalid DistillConfig: " + "; ".join(bad))
 
 
 @dataclass
@@ -48,13 +62,12 @@ class DistillResult:
 
 def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillConfig, rng,
                       sigma_min, sigma_max, rho, on_eval, show_progress, desc):
+    check_training_data(train_x, student.net.cfg.d)
     xp = array_module(train_x)
     d = train_x.shape[1]
     c = cfg.huber_c or 0.00054 * np.sqrt(d)
     target = copy_params(params)  # theta_minus <- theta (Algorithm 2, line 1)
-    use_ema = cfg.ema_half_life > 0
-    ema = copy_params(params) if use_ema else params
-    ema_rate = ema_rate_from_half_life(cfg.ema_half_life) if use_ema else 0.0
+    ema, ema_rate = evaluation_ema(params, cfg.ema_half_life)
     opt = Adam(cfg.lr)
     result = DistillResult(params, target, ema)
 
@@ -70,16 +83,17 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
     evaluate(0)
     grid = grid_for(0)
     for step in progress(range(1, cfg.steps + 1), cfg.steps, desc, show_progress):
-        if cfg.ct_schedule:
-            grid = grid_for(step)
+        if cfg.ct_schedule and len(grid) != ct_grid_size(step, cfg.steps, s1=cfg.N - 1):
+            grid = grid_for(step)  # N(k) grew: rebuild the grid
         x = train_x[randint(rng, 0, train_x.shape[0], cfg.batch, xp)]  # line 3: x ~ data
         loss, grads = loss_fn(student, params, target, teacher, x, grid, rng, cfg.solver,
                               cfg.distance, c)
+        check_loss(loss, step, cfg.lr, desc)
         if cfg.grad_clip > 0:
             clip_grad_norm(grads, cfg.grad_clip)
         opt.step(params, grads)  # line 8: theta <- theta - eta grad
         ema_update(target, params, cfg.mu)  # line 9: theta_minus <- mu theta_minus + (1-mu) theta
-        if use_ema:
+        if ema is not params:
             ema_update(ema, params, ema_rate)
         result.losses.append(loss)
         if step % cfg.eval_every == 0 or step == cfg.steps:

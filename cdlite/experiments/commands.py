@@ -75,7 +75,8 @@ def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
         taus = [meta["sigma_max"]] + list(np.geomspace(1.0, 0.1, k - 1)) if k > 1 else \
             [meta["sigma_max"]]
         f = ConsistencyFunction(net, meta["sigma_data"], meta["sigma_min"]).bind(params)
-        x, nfe = generate(f, n, d, taus, rng, sampler=sample_consistency, xp=xp)
+        x, nfe = generate(f, n, d, taus, rng, sampler=sample_consistency, xp=xp,
+                          sigma_min=meta["sigma_min"])
     return to_numpy(x), nfe, meta
 
 

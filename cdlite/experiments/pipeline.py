@@ -198,7 +198,8 @@ def _stages(run: Run, cfg: RunConfig, show_progress):
 
     def student_eval(step, p):
         x, _ = generate(student.bind(p), ev.n_curve, ds.d, one_step, eval_rng(seed, 10, step),
-                        sampler=sample_consistency, xp=xp)
+                        sampler=sample_consistency, xp=xp,
+                        sigma_min=dif.sigma_min)
         save_model(run.out / "checkpoints" / "student.npz", p,
                    {**model_meta, "model": "student", "step": step})
         return curve_point(x, ds, cfg, eval_rng(seed, 11, step), denoise=student.bind(p))
@@ -213,7 +214,8 @@ def _stages(run: Run, cfg: RunConfig, show_progress):
     f = student.bind(dres.ema)
     for name, grid, stream in (("student", one_step, 12), ("student_2step", two_step, 13)):
         x, nfe = generate(f, ev.n_samples, ds.d, grid, eval_rng(seed, stream),
-                          sampler=sample_consistency, xp=xp)
+                          sampler=sample_consistency, xp=xp,
+                          sigma_min=dif.sigma_min)
         S[name], m[name] = to_numpy(x), row(x, nfe, cfg.distill.steps, stream + 10)
     run.end()
 
@@ -225,7 +227,8 @@ def _stages(run: Run, cfg: RunConfig, show_progress):
                                  dif.sigma_min, dif.sigma_max, dif.rho,
                                  show_progress=show_progress)
         x, nfe = generate(student.bind(cres.ema), ev.n_samples, ds.d, one_step,
-                          eval_rng(seed, 30), sampler=sample_consistency, xp=xp)
+                          eval_rng(seed, 30), sampler=sample_consistency, xp=xp,
+                          sigma_min=dif.sigma_min)
         S["ct"], m["ct"] = to_numpy(x), row(x, nfe, cfg.distill.steps, 31)
         run.end()
 

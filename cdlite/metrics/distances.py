@@ -80,6 +80,9 @@ def mmd_rbf(x, y, bandwidth: float | None = None, rng=None):
     """
     _, x, y = as_pair(x, y, "x", "y", min_x=2, min_a=2)
     h = median_bandwidth(x, y, rng=rng) if bandwidth is None else float(bandwidth)
+    if not (np.isfinite(h) and h > 0):
+        raise CdliteError(f"MMD bandwidth must be a finite number > 0, got {bandwidth!r}; "
+                          "leave it out for the median-distance rule")
     x, y = _centred64(x, y)
     exp = array_module(x).exp
 
@@ -127,8 +130,8 @@ def frechet_distance_gaussians(mu1, S1, mu2, S2):
     Matrix square roots by symmetric eigendecomposition (stable; tiny negative eigenvalues
     from rounding are clipped to 0), so no complex parts appear as with scipy.linalg.sqrtm.
     """
-    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
-    S1, S2 = np.atleast_2d(np.asarray(S1, np.float64)), np.atleast_2d(np.asarray(S2, np.float64))
+    mu1, mu2 = (np.asarray(to_numpy(m), np.float64) for m in (mu1, mu2))
+    S1, S2 = (np.atleast_2d(np.asarray(to_numpy(S), np.float64)) for S in (S1, S2))
     w, V = np.linalg.eigh(S1)
     S1_half = (V * np.sqrt(np.clip(w, 0, None))) @ V.T            # (d, d)
     M = S1_half @ S2 @ S1_half

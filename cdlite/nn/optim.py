@@ -198,11 +198,8 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     """
     if not max_norm > 0.0:
         raise CdliteError(f"max_norm must be > 0, got {max_norm}")
-    total = 0.0
-    for g in grads.values():
-        xp = array_module(g)
-        total += float(xp.sum(g * g))  # accumulate in a Python float (float64)
-    total = math.sqrt(total)
+    # one sum per array on its device, one conversion to a Python float (a single device sync)
+    total = math.sqrt(float(sum((g.astype("float64") ** 2).sum() for g in grads.values())))
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / total
         for g in grads.values():
