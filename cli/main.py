@@ -29,9 +29,11 @@ def friendly_errors(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             invoke_without_command=True)
 @click.version_option(package_name="cdlite")
-def main():
+@click.pass_context
+def main(ctx):
     """cdlite: watch a diffusion model memorize its training data, distill it with consistency
     distillation, and measure how much memorization the student keeps.
 
@@ -42,11 +44,19 @@ def main():
       cdlite run toy-gaussians --quick    the whole pipeline in seconds
       cdlite show runs/toy-gaussians      its summary table again
     """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 @main.command("list")
 def list_cmd():
-    """List the recipes, one line each."""
+    """List the recipes, one line each.
+
+    \b
+    Example:
+      cdlite list
+      cdlite run two-moons --dry-run      the full config of one of them
+    """
     from cdlite.experiments.recipes import RECIPES, THEORY_RECIPES
     for name, cfg in RECIPES.items():
         click.echo(f"{name:<15} {cfg.description}")
@@ -58,13 +68,16 @@ def list_cmd():
 @click.argument("recipe")
 @click.option("--quick", is_flag=True, help="Short variant (seconds): the whole pipeline, "
               "too short for conclusions.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="Random seed [default: the config's, 0].")
 @click.option("--seeds", type=click.IntRange(1), default=None,
               help="Run K seeds (seed, seed+1, ...) and summarise mean and spread.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run folder [default: runs/RECIPE, or runs/RECIPE-2, ... if taken].")
-@click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu",
-              show_default=True, help="NumPy on the CPU or CuPy on a GPU.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Run folder [default: runs/RECIPE (runs/RECIPE-quick with --quick), with "
+                   "-2, -3, ... appended if taken].")
+@click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default=None,
+              help="NumPy on the CPU or CuPy on a GPU [default: the config's, else "
+                   "$CDLITE_DEVICE, else cpu].")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a config field, e.g. --set teacher.steps=8000 (repeatable).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -84,23 +97,33 @@ def run(recipe, quick, seed, seeds, out, device, sets, config_file, dry_run, for
       cdlite run digits --set data.n_train=64 --set teacher.steps=20000
       cdlite run rf-theory
     """
-    from cdlite.experiments.commands import default_out, resolve_config
+    from cdlite.experiments.commands import default_out, prepare_out, resolve_config
+    from cdlite.experiments.config import to_toml
     from cdlite.experiments.recipes import THEORY_RECIPES
+    theory = recipe in THEORY_RECIPES
+    if theory and seeds:
+        raise CdliteError("rf-theory is deterministic given its seed and runs one seed; drop "
+                          "--seeds (use --seed N for another draw of W and the data)")
     cfg = resolve_config(recipe, quick, config_file, sets, seed, device)
     if dry_run:
-        from cdlite.experiments.config import to_toml
-        click.echo(to_toml(cfg) if recipe not in THEORY_RECIPES else repr(cfg))
+        if theory:
+            import dataclasses
+            cfg, s = cfg
+            cfg = {"seed": s, **{k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in dataclasses.asdict(cfg).items()}}
+            from cdlite.fileio import to_toml as flat_toml
+            click.echo(flat_toml(cfg), nl=False)
+        else:
+            click.echo(to_toml(cfg), nl=False)
         return
-    out = out or default_out(recipe, quick)
-    if (out / "metrics.json").exists() and not force:
-        raise CdliteError(f"{out} already holds a run (metrics.json); choose another --out or "
-                          "add --force to overwrite it")
+    out = prepare_out(out or default_out(recipe, quick), force)
     log = (lambda *a: None) if quiet else (lambda msg: click.echo(msg, err=True))
     try:
-        if recipe in THEORY_RECIPES:
+        if theory:
+            from cdlite.experiments.report import theory_table
             from cdlite.theory.recipe import run_rf_theory
-            m = run_rf_theory(cfg, out, seed=seed, log=log)
-            click.echo(f"tau_mem vs n slope: {m.get('tau_mem_vs_n_slope')}")
+            cfg, s = cfg
+            click.echo(theory_table(run_rf_theory(cfg, out, seed=s, log=log)))
         elif seeds:
             from cdlite.experiments.pipeline import run_seeds
             from cdlite.experiments.report import seed_table
@@ -135,8 +158,8 @@ def show(run_dir):
         return
     m = read_metrics(run_dir)
     if m.get("recipe") == "rf-theory":
-        click.echo(json.dumps({k: v for k, v in m.items() if not isinstance(v, (list, dict))
-                               or k in ("tau_gen", "tau_mem")}, indent=2))
+        from cdlite.experiments.report import theory_table
+        click.echo(theory_table(m))
         return
     if m.get("status") != "complete":
         click.echo(f"(partial run: interrupted during {m.get('interrupted_in')!r})")
@@ -146,14 +169,15 @@ def show(run_dir):
 
 @main.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("-n", "n", type=int, default=1000, show_default=True, help="Number of samples.")
+@click.option("-n", "n", type=click.IntRange(1), default=1000, show_default=True,
+              help="Number of samples.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .npz (one array, 'samples').")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="Teacher: Heun steps [run's]; student: sampling steps [1].")
-@click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu",
-              show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default=None,
+              help="[default: $CDLITE_DEVICE, else cpu]")
 @friendly_errors
 def sample(checkpoint, n, out, seed, steps, device):
     """Draw samples from a teacher or student checkpoint of a run.
@@ -166,10 +190,17 @@ def sample(checkpoint, n, out, seed, steps, device):
     import numpy as np
 
     from cdlite.experiments.commands import sample_checkpoint
+    from cdlite.fileio import atomic_file
     x, nfe, meta = sample_checkpoint(checkpoint, n, seed, steps, device)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, samples=x)
-    click.echo(f"{x.shape[0]} samples of dimension {x.shape[1]} from the {meta['model']} "
+    try:
+        with atomic_file(out) as fh:
+            np.savez(fh, samples=x)
+    except OSError as e:
+        raise CdliteError(f"cannot write {out}: {e.strerror}; choose another --out") from None
+    step, planned = meta.get("step"), meta.get("steps_planned")
+    when = f" at step {step}" + (f" of {planned} (an interrupted run)" if planned and step is not
+                                 None and step < planned else "") if step is not None else ""
+    click.echo(f"{x.shape[0]} samples of dimension {x.shape[1]} from the {meta['model']}{when} "
                f"(NFE {nfe}) -> {out}")
 
 

@@ -49,12 +49,66 @@ def test_list_names_every_recipe():
     (["run", "toy-gaussians", "--config", "/nonexistent/c.toml"], "does not exist"),
     (["show", "/nonexistent/run"], "not a run folder"),
     (["sample", "/nonexistent/t.npz", "--out", "x.npz"], "t.npz"),
+    (["run", "toy-gaussians", "--set", 'eval.gap_sigmas=[1,"a"]'], "list of floats"),
+    (["run", "toy-gaussians", "--set", "recipe=digits"], "cannot be set"),
+    (["run", "digits", "--set", "data.downsample=2"], "not used by dataset 'digits'"),
+    (["run", "toy-gaussians", "--set", "eval.n_samples=1"], "at least 10 samples"),
+    (["run", "rf-theory", "--seeds", "2"], "drop --seeds"),
+    (["run", "rf-theory", "--quick", "--set", "d=0"], "must be positive"),
 ])
 def test_bad_input_is_one_actionable_line(args, message):
     result = invoke(*args)
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert result.output.count("\n") <= 2
+
+
+def test_out_of_range_flags_are_usage_errors():
+    for args in (["run", "toy-gaussians", "--seed", "-1"], ["run", "toy-gaussians", "--seeds", 0],
+                 ["sample", "x.npz", "-n", -5, "--out", "y.npz"]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "not in the range" in result.output
+
+
+def test_bare_command_shows_help():
+    result = invoke()
+    assert result.exit_code == 0 and "cdlite run toy-gaussians" in result.output
+
+
+def test_seed_and_device_come_from_the_config_unless_flags_say_otherwise(tmp_path,
+                                                                          monkeypatch):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("seed = 7\n")
+    assert "seed = 7" in invoke("run", "toy-gaussians", "--config", cfg, "--dry-run").output
+    assert "seed = 5" in invoke("run", "toy-gaussians", "--set", "seed=5", "--dry-run").output
+    assert "seed = 2" in invoke("run", "toy-gaussians", "--config", cfg, "--seed", 2,
+                                "--dry-run").output
+    monkeypatch.setenv("CDLITE_DEVICE", "auto")
+    assert 'device = "auto"' in invoke("run", "toy-gaussians", "--dry-run").output
+    assert 'device = "cpu"' in invoke("run", "toy-gaussians", "--device", "cpu",
+                                      "--dry-run").output
+
+
+def test_a_failed_start_leaves_no_folder(tmp_path, monkeypatch):
+    import cdlite.backend as backend
+    monkeypatch.setattr(backend, "_cupy_or_none", lambda: None)
+    out = tmp_path / "run"
+    result = invoke("run", "toy-gaussians", "--quick", "--device", "gpu", "--out", out)
+    assert result.exit_code == 2 and "CuPy" in result.output
+    result = invoke("run", "digits", "--quick", "--set", "data.n_train=5000", "--out", out)
+    assert result.exit_code == 2 and "available" in result.output
+    assert not out.exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    result = invoke("run", "toy-gaussians", "--quick", "--out", afile)
+    assert result.exit_code == 2 and "is a file" in result.output
+
+
+def test_damaged_npz_is_refused(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04" + b"junk" * 20)
+    result = invoke("evaluate", bad, "--train", bad)
+    assert result.exit_code == 2 and "damaged" in result.output
 
 
 def test_unreadable_config_file(tmp_path):
@@ -158,6 +212,8 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
 def test_several_seeds_are_summarised(tmp_path):
     result = invoke("run", "toy-gaussians", *TINY, "--seeds", 2, "--out", tmp_path, "-q")
     assert result.exit_code == 0, result.output
+    again = invoke("run", "toy-gaussians", *TINY, "--seeds", 2, "--out", tmp_path, "-q")
+    assert again.exit_code == 2 and "summary.json" in again.output  # not overwritten
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["seeds"] == [0, 1]
     assert set(summary["rows"]["teacher"]["mem_frac"]) == {"mean", "std", "values"}
@@ -206,9 +262,11 @@ def test_quick_rf_theory_run(tmp_path):
     assert set(m["tau_gen"]) == set(m["tau_mem"]) and len(m["tau_mem"]) >= 3
     assert np.isfinite(m["tau_mem_vs_n_slope"])
     assert (tmp_path / "report.md").is_file() and list((tmp_path / "figures").glob("*.png"))
-    assert "tau_mem_vs_n_slope" in invoke("show", tmp_path).output
+    assert "log-log slope" in invoke("show", tmp_path).output
     bad = invoke("run", "rf-theory", "--quick", "--set", "pp=3", "--out", tmp_path / "x")
     assert bad.exit_code == 2 and "valid keys" in bad.output
+    again = invoke("run", "rf-theory", "--config", tmp_path / "config.toml", "--dry-run")
+    assert again.exit_code == 0 and "d = 8" in again.output  # the saved config reads back
 
 
 def test_damaged_inputs_are_refused_with_their_names(quick_run, tmp_path):

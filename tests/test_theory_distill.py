@@ -91,7 +91,7 @@ def test_rf_theory_quick_recipe_writes_a_complete_run_folder(tmp_path):
     from cdlite.theory.recipe import RFTheoryConfig, run_rf_theory
     cfg = RFTheoryConfig.quick()
     m = run_rf_theory(cfg, tmp_path, seed=0, log=lambda *a: None)
-    for name in ("metrics.json", "config.json", "report.md", "figures/spectrum.png",
+    for name in ("metrics.json", "config.toml", "report.md", "figures/spectrum.png",
                  "figures/losses.png", "figures/tau_vs_n.png", "figures/distill.png"):
         assert (tmp_path / name).is_file(), name
     assert not list(tmp_path.rglob("*.tmp"))
@@ -102,7 +102,9 @@ def test_rf_theory_quick_recipe_writes_a_complete_run_folder(tmp_path):
     assert set(m["tau_gen"]) == set(m["tau_mem"]) == {"16", "32", "64"}
     assert m["tau_mem_vs_n_slope"] > 0
     assert set(m["cd"]["transfer_converged"]["zero"]) == {"gen", "mem"}
-    assert json.loads((tmp_path / "config.json").read_text())["p"] == cfg.p
+    from cdlite.experiments.config import tomllib
+    saved = tomllib.loads((tmp_path / "config.toml").read_text())
+    assert saved["p"] == cfg.p and saved["seed"] == 0 and saved["ns"] == list(cfg.ns)
     report = (tmp_path / "report.md").read_text()
     assert "In this model CD did" in report and "figures/distill.png" in report
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 from importlib import resources
 
 import numpy as np
@@ -154,29 +155,42 @@ def load_array(path, key=None) -> np.ndarray:
             with loaded:
                 arr = _pick_array(loaded, path, key)
         else:
+            if key is not None:
+                raise CdliteError(f"{path!r} is a .npy file holding one array; drop the key "
+                                  f"{key!r} (keys name the arrays of an .npz)")
             arr = loaded
     except CdliteError:
         raise
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise CdliteError(f"{path!r} looks like an .npz but is damaged ({e}); save it again "
+                          "with numpy.savez") from None
     except (ValueError, OSError) as e:
         if "pickle" in str(e) or "Object arrays" in str(e):
             raise CdliteError(f"{path!r} holds Python objects (an object array or pickle), which "
                               f"cdlite does not unpickle; save a numeric array instead") from None
         raise CdliteError(f"{path!r}: cannot read it as .npy/.npz ({e})") from None
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        raise CdliteError(f"{path!r}: expected a numeric array, got dtype {arr.dtype}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or \
+            np.issubdtype(arr.dtype, np.complexfloating):
+        raise CdliteError(f"{path!r}: expected a real numeric array, got dtype {arr.dtype}")
     if arr.ndim not in (2, 3):
         raise CdliteError(f"{path!r}: expected shape (n, d) for vectors or (n, h, w) for images, "
                           f"got {arr.ndim}-D shape {arr.shape}")
-    return arr.astype(np.float32)
+    out = arr.astype(np.float32)
+    if np.isfinite(arr).all() and not np.isfinite(out).all():
+        raise CdliteError(f"{path!r}: values up to {np.abs(arr).max():.3g} do not fit in float32 "
+                          "(cdlite's working precision); rescale the data first")
+    return out
 
 
 def _pick_array(npz, path, key):
     """The array `key` of an .npz archive, or its only array when key is None."""
     names = list(npz.files)
+    if not names:
+        raise CdliteError(f"{path!r} is an empty .npz (it holds no arrays)")
     if key is None:
         if len(names) != 1:
-            raise CdliteError(f"{path!r} holds {len(names)} arrays {names}; say which one with "
-                              f"key=...")
+            raise CdliteError(f"{path!r} holds {len(names)} arrays {names}; say which one "
+                              f"(--key NAME on the command line, key=NAME in Python)")
         key = names[0]
     if key not in names:
         raise CdliteError(f"{path!r} has no array {key!r}; it holds {names}")

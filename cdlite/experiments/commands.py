@@ -3,6 +3,7 @@ recipe's config, sampling a checkpoint, evaluating any samples file. The CLI sta
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,19 +17,28 @@ from .recipes import THEORY_RECIPES, get_recipe
 
 def resolve_config(recipe: str, quick: bool = False, config_file=None, sets=(), seed=None,
                    device=None):
-    """The config a `cdlite run` will use: recipe defaults, then the TOML file, then --set,
-    then --seed/--device. Works for the random-feature recipe too (its own dataclass)."""
+    """The config a `cdlite run` will use: recipe defaults, then the TOML file, then --set, then
+    the --seed/--device flags (when given). The device falls back on CDLITE_DEVICE when neither
+    the file, --set nor --device names one. Works for the random-feature recipe too (its own
+    dataclass; returned as (cfg, seed) since its seed is not part of its config)."""
+    file_dict = load_toml(config_file) if config_file else {}
     if recipe in THEORY_RECIPES:
         from ..theory.recipe import RFTheoryConfig
+        file_seed = file_dict.pop("seed", 0)
+        if device not in (None, "cpu"):
+            raise CdliteError("rf-theory runs on NumPy only (its eigendecompositions are on the "
+                              "host); drop --device")
         cfg = RFTheoryConfig.quick() if quick else RFTheoryConfig()
-        cfg = _apply_flat(cfg, load_toml(config_file) if config_file else {}, sets)
-        return cfg
+        cfg = _apply_flat(cfg, file_dict, sets)
+        cfg.check()
+        return cfg, int(seed if seed is not None else file_seed)
     cfg = get_recipe(recipe, quick)
-    if config_file:
-        cfg = from_dict(cfg, load_toml(config_file))
-    cfg = apply_sets(cfg, sets)
+    cfg = apply_sets(from_dict(cfg, file_dict, str(config_file)), sets)
     if seed is not None:
         cfg = dataclasses.replace(cfg, seed=int(seed))
+    named = "device" in file_dict or any(a.strip().startswith("device=") for a in sets)
+    if device is None and not named and os.environ.get("CDLITE_DEVICE"):
+        device = os.environ["CDLITE_DEVICE"].strip().lower()
     if device is not None:
         cfg = dataclasses.replace(cfg, device=device)
     return validate(cfg)
@@ -52,7 +62,7 @@ def _apply_flat(cfg, file_dict: dict, sets):
 
 
 def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
-                      device: str = "cpu"):
+                      device: str | None = None):
     """Samples (n, d) from a run's checkpoint: a teacher with Heun (`steps` steps, default the
     run's), a student with consistency sampling (1 step, or `steps` levels)."""
     from ..diffusion import EDMDenoiser, generate, karras_sigmas
@@ -124,8 +134,27 @@ def _default_key(path, preferred):
 
 def default_out(recipe: str, quick: bool) -> Path:
     """runs/<recipe>[-quick], with -2, -3, ... appended rather than overwrite an earlier run."""
+    if not Path("runs").is_dir() and Path("runs").exists():
+        raise CdliteError("./runs exists but is not a folder; pass --out DIR")
     base = Path("runs") / (recipe + ("-quick" if quick else ""))
     out, k = base, 2
     while out.exists() and any(out.iterdir()):
         out, k = base.with_name(f"{base.name}-{k}"), k + 1
+    return out
+
+
+def prepare_out(out: Path, force: bool) -> Path:
+    """Check that `out` can hold a new run: a folder we can write, not an earlier run (unless
+    force). Nothing is created here; the run creates the folder once its data has loaded."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CdliteError(f"--out {out} is a file; give a folder for the run")
+    taken = [f for f in ("metrics.json", "summary.json") if (out / f).exists()]
+    if taken and not force:
+        raise CdliteError(f"{out} already holds a run ({taken[0]}); choose another --out or add "
+                          "--force to overwrite it")
+    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise CdliteError(f"cannot create the run folder {out}: {parent} is not a writable "
+                          "folder; choose another --out")
     return out

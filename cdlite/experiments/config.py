@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from ..diffusion.train import TeacherConfig
 from ..distill.train import DistillConfig
+from .. import fileio
 from ..errors import CdliteError
 
 if sys.version_info >= (3, 11):
@@ -94,9 +95,12 @@ class RunConfig:
 SECTIONS = ("data", "net", "diffusion", "teacher", "distill", "eval")
 
 
+FIXED = ("recipe", "description")  # a recipe's identity: choose another recipe instead
+
+
 def valid_keys(cfg: RunConfig) -> list[str]:
     """Every dotted name that --set accepts."""
-    keys = [f.name for f in fields(cfg) if f.name not in SECTIONS]
+    keys = [f.name for f in fields(cfg) if f.name not in SECTIONS + FIXED]
     for s in SECTIONS:
         keys += [f"{s}.{f.name}" for f in fields(getattr(cfg, s))]
     return keys
@@ -130,18 +134,28 @@ def _coerce(name: str, text_or_value, current):
                 if v in ("", "()", "[]"):
                     return ()
                 v = json.loads(v if v.startswith("[") else f"[{v}]")
-            return tuple(v)
+            if not isinstance(v, (list, tuple)):
+                raise ValueError
+            # elements take the type of the default's elements (floats for gap_sigmas, ...)
+            elem = type(current[0]) if current else (int if all(
+                isinstance(x, int) and not isinstance(x, bool) for x in v) else float)
+            return tuple(_coerce(name, x, elem(0)) for x in v)
         if isinstance(v, (list, tuple, dict)):
             raise ValueError
         return str(v)
     except (ValueError, TypeError, json.JSONDecodeError):
-        raise CdliteError(f"{name}={v!r} is not a valid {kind.__name__} "
+        what = "list of " + (type(current[0]).__name__ + "s" if current else "numbers") \
+            if kind is tuple else kind.__name__
+        raise CdliteError(f"{name}={v!r} is not a valid {what} "
                           f"(current value {current!r})") from None
 
 
 def override(cfg: RunConfig, key: str, value) -> RunConfig:
     """cfg with the dotted field `key` set to `value` (a string from --set, or a typed value)."""
     parts = key.strip().split(".")
+    if key in FIXED:
+        raise CdliteError(f"{key!r} cannot be set: the recipe is the first argument of "
+                          "`cdlite run RECIPE` (see `cdlite list`)")
     keys = valid_keys(cfg)
     if key not in keys:
         near = difflib.get_close_matches(key, keys, n=3)
@@ -180,9 +194,14 @@ def from_dict(base: RunConfig, d: dict, source: str = "config") -> RunConfig:
     """base updated with the (possibly partial) nested dict d, as read from TOML or JSON."""
     cfg = base
     for k, v in d.items():
+        if k in FIXED:
+            continue  # a saved config.toml names its recipe; the command line chose it already
         if isinstance(v, dict):
             for k2, v2 in v.items():
                 cfg = override(cfg, f"{k}.{k2}", v2)
+        elif k in SECTIONS:
+            raise CdliteError(f"{source}: [{k}] must be a table of settings (e.g. [{k}] then "
+                              f"lines like key = value), got {k} = {v!r}")
         else:
             cfg = override(cfg, k, v)
     return cfg
@@ -200,24 +219,19 @@ def load_toml(path) -> dict:
         raise CdliteError(f"cannot read config file {path}: {e.strerror}") from None
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v))  # a JSON string is a valid TOML basic string
-
-
 def to_toml(cfg: RunConfig) -> str:
     """The resolved config as TOML: top-level keys, then one [section] per component."""
-    d = to_dict(cfg)
-    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict)]
-    for s in SECTIONS:
-        lines += ["", f"[{s}]"] + [f"{k} = {_toml_value(v)}" for k, v in d[s].items()]
-    return "\n".join(lines) + "\n"
+    return fileio.to_toml(to_dict(cfg))
 
+
+# which DataConfig fields each dataset reads (the others must keep their defaults)
+_DATA_FIELDS = {"gaussians": ("K", "dim", "radius", "std"), "two-moons": ("noise",),
+                "rings": ("noise",), "swiss-roll": ("noise",), "checkerboard": ("noise",),
+                "digits": ("classes",),
+                "mnist": ("path", "labels_path", "downsample", "classes"),
+                "fashion-mnist": ("path", "labels_path", "downsample", "classes"),
+                "array": ("path", "key")}
+_DATA_DEFAULTS = DataConfig()
 
 _CHOICES = {
     "device": ("cpu", "gpu", "auto"),
@@ -230,7 +244,7 @@ _CHOICES = {
     "distill.distance": ("l2", "pseudo-huber"),
     "distill.init": ("teacher", "scratch"),
 }
-_POSITIVE = ("data.n_test", "net.hidden", "net.depth", "net.emb_dim", "net.p",
+_POSITIVE = ("data.n_test", "data.downsample", "teacher.P_std", "net.hidden", "net.depth", "net.emb_dim", "net.p",
              "diffusion.heun_steps", "teacher.steps", "teacher.batch", "teacher.eval_every",
              "distill.steps", "distill.batch", "distill.eval_every", "eval.n_samples",
              "eval.n_curve", "eval.n_boot", "eval.gap_noise", "teacher.lr", "distill.lr",
@@ -257,6 +271,22 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in _POSITIVE:
         if not _get(cfg, key) > 0:
             problems.append(f"{key}={_get(cfg, key)!r} (must be > 0)")
+    if cfg.seed < 0:
+        problems.append(f"seed={cfg.seed} (must be >= 0)")
+    if cfg.diffusion.sigma_data < 0 or cfg.distill.huber_c < 0 or cfg.teacher.warmup < 0:
+        problems.append("diffusion.sigma_data, distill.huber_c and teacher.warmup must be >= 0")
+    if min(cfg.eval.n_samples, cfg.eval.n_curve) < 10:
+        problems.append(f"eval.n_samples={cfg.eval.n_samples}, eval.n_curve={cfg.eval.n_curve} "
+                        "(need at least 10 samples for the quality figures)")
+    if not cfg.eval.gap_sigmas or min(cfg.eval.gap_sigmas) <= 0:
+        problems.append(f"eval.gap_sigmas={cfg.eval.gap_sigmas} (one or more noise levels > 0)")
+    used = _DATA_FIELDS.get(cfg.data.name, ())
+    unused = [f.name for f in fields(DataConfig)  # set away from its default, but never read
+              if f.name not in ("name", "n_train", "n_test", *used)
+              and getattr(cfg.data, f.name) != getattr(_DATA_DEFAULTS, f.name)]
+    if unused:
+        problems.append(f"data.{', data.'.join(unused)} not used by dataset {cfg.data.name!r} "
+                        f"(it reads: {', '.join(used) or 'nothing more'}); leave it out")
     if cfg.data.n_train < 2:
         problems.append(f"data.n_train={cfg.data.n_train} (need at least 2 training points)")
     d = cfg.diffusion

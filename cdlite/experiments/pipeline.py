@@ -19,26 +19,16 @@ from ..diffusion import EDMDenoiser, EmpiricalOptimalDenoiser, generate, karras_
 from ..distill import ConsistencyFunction, consistency_train, distill, sample_consistency
 from ..nn.networks import build_network, network_spec
 from ..nn.optim import copy_params
-from .config import RunConfig, to_dict, to_toml, validate
+from .config import _DATA_FIELDS, RunConfig, to_dict, to_toml, validate
 from .evaluation import curve_point, eval_rng, evaluate_samples, levelled_off
 from ..fileio import write_json, write_text
 from .runfolder import save_model, write_samples
 
-# which DataConfig fields each dataset takes (cdlite.data.OPTIONS names in brackets)
-_DATA_OPTIONS = {"gaussians": {"K": "K", "dim": "d", "radius": "radius", "std": "std"},
-                 "two-moons": {"noise": "noise"}, "rings": {"noise": "noise"},
-                 "swiss-roll": {"noise": "noise"}, "checkerboard": {"noise": "noise"},
-                 "digits": {"classes": "classes"},
-                 "mnist": {"path": "path", "labels_path": "labels_path",
-                           "downsample": "downsample", "classes": "classes"},
-                 "array": {"path": "path", "key": "key"}}
-_DATA_OPTIONS["fashion-mnist"] = _DATA_OPTIONS["mnist"]
-
-
 def load_data(cfg: RunConfig):
     d = cfg.data
-    fields = _DATA_OPTIONS.get(d.name, {})
-    options = {opt: getattr(d, f) for f, opt in fields.items() if getattr(d, f) not in ("", ())}
+    rename = {"dim": "d"}  # DataConfig.dim is make_dataset's d
+    options = {rename.get(f, f): getattr(d, f) for f in _DATA_FIELDS.get(d.name, ())
+               if getattr(d, f) not in ("", ())}
     return make_dataset(d.name, d.n_train, d.n_test, seed=cfg.seed, **options)
 
 
@@ -82,13 +72,18 @@ def run_recipe(cfg: RunConfig, out_dir, quiet: bool = False, log=None) -> dict:
     """
     log = log or ((lambda *a: None) if quiet else print)
     validate(cfg)
+    t0 = time.perf_counter()
+    get_xp(cfg.device)  # before anything is written: a missing GPU or bad data leaves no
+    ds = load_data(cfg)  # half-made run folder behind
     out = Path(out_dir)
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CdliteError(f"cannot create the run folder {out}: {e.strerror}") from None
     write_text(out / "config.toml", to_toml(cfg))
     run = Run(cfg, out, log)
-    t0 = time.perf_counter()
     try:
-        _stages(run, cfg, show_progress=False if quiet else None)
+        _stages(run, cfg, ds, show_progress=False if quiet else None)
         run.metrics["status"] = "complete"
     except KeyboardInterrupt:
         run.metrics["status"] = "partial"
@@ -118,7 +113,7 @@ def _finish(run: Run, t0: float):
     write_report(out, m, run.cfg)
 
 
-def _stages(run: Run, cfg: RunConfig, show_progress):
+def _stages(run: Run, cfg: RunConfig, ds, show_progress):
     xp = get_xp(cfg.device)
     m, S, seed = run.metrics, run.samples, cfg.seed
     dif, ev = cfg.diffusion, cfg.eval
@@ -126,7 +121,6 @@ def _stages(run: Run, cfg: RunConfig, show_progress):
 
     # --- data ------------------------------------------------------------------------------
     run.begin("data")
-    ds = load_data(cfg)
     sigma_data = dif.sigma_data or ds.sigma_data
     train = xp.asarray(ds.train)
     m.update(n_train=ds.n, dim=ds.d, dataset=ds.name, sigma_data=sigma_data,
@@ -161,16 +155,20 @@ def _stages(run: Run, cfg: RunConfig, show_progress):
                   "heun_steps": dif.heun_steps, "image_shape": m["image_shape"],
                   "config": to_dict(cfg)}
 
+    m["teacher_curve"] = []  # filled as training goes, so an interrupted run keeps it
+
     def teacher_eval(step, p):
         x, _ = generate(teacher.bind(p), ev.n_curve, ds.d, heun_grid, eval_rng(seed, 2, step),
                         xp=xp)
         save_model(run.out / "checkpoints" / "teacher.npz", p,
-                   {**model_meta, "model": "teacher", "step": step})
-        return curve_point(x, ds, cfg, eval_rng(seed, 3, step), denoise=teacher.bind(p))
+                   {**model_meta, "model": "teacher", "step": step,
+                    "steps_planned": cfg.teacher.steps})
+        point = curve_point(x, ds, cfg, eval_rng(seed, 3, step), denoise=teacher.bind(p))
+        m["teacher_curve"].append({"step": step, **point})
+        return point
 
     res = train_teacher(teacher, params, train, cfg.teacher, make_rng([seed, 2]), teacher_eval,
                         show_progress)
-    m["teacher_curve"] = res.history
     teacher_params = res.ema
     run.end()
 
@@ -196,17 +194,20 @@ def _stages(run: Run, cfg: RunConfig, show_progress):
     sp = (copy_params(teacher_params) if cfg.distill.init == "teacher" else
           {k: xp.asarray(v) for k, v in net.init(make_rng([seed, 3])).items()})
 
+    m["student_curve"] = []
+
     def student_eval(step, p):
         x, _ = generate(student.bind(p), ev.n_curve, ds.d, one_step, eval_rng(seed, 10, step),
-                        sampler=sample_consistency, xp=xp,
-                        sigma_min=dif.sigma_min)
+                        sampler=sample_consistency, xp=xp, sigma_min=dif.sigma_min)
         save_model(run.out / "checkpoints" / "student.npz", p,
-                   {**model_meta, "model": "student", "step": step})
-        return curve_point(x, ds, cfg, eval_rng(seed, 11, step), denoise=student.bind(p))
+                   {**model_meta, "model": "student", "step": step,
+                    "steps_planned": cfg.distill.steps})
+        point = curve_point(x, ds, cfg, eval_rng(seed, 11, step), denoise=student.bind(p))
+        m["student_curve"].append({"step": step, **point})
+        return point
 
     dres = distill(D, student, sp, train, cfg.distill, make_rng([seed, 4]), dif.sigma_min,
                    dif.sigma_max, dif.rho, student_eval, show_progress)
-    m["student_curve"] = dres.history
     m["student_levelled_off"] = levelled_off(dres.history)
     run.end()
 

@@ -66,8 +66,16 @@ def markdown_table(metrics: dict) -> str:
     return "\n".join(out + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def _change(name: str, a: float, b: float, higher_is_better: bool, fmt: str) -> str:
+    """'energy distance 0.119 -> 0.082 (better)': a quality figure and which way it moved."""
+    better = (b > a) == higher_is_better
+    word = "about the same" if abs(b - a) <= 0.02 * max(abs(a), abs(b), 1e-12) else \
+        ("better" if better else "worse")
+    return f"{name} {a:{fmt}} -> {b:{fmt}} ({word})"
+
+
 def verdict(metrics: dict) -> str:
-    """One plain sentence: did the student memorize less, and what happened to quality?"""
+    """Plain sentences: did the student memorize less, and what happened to quality?"""
     t, s = metrics.get("teacher"), metrics.get("student")
     if not t or not s:
         return "The run stopped before the student was evaluated: no comparison yet."
@@ -78,12 +86,22 @@ def verdict(metrics: dict) -> str:
     tq, sq = t["quality"], s["quality"]
     q = []
     if "loglik" in tq:
-        q.append(f"log-likelihood under the true density {tq['loglik']:.2f} -> {sq['loglik']:.2f}")
-    q.append(f"energy distance to held-out data {tq['energy_distance']:.4f} -> "
-             f"{sq['energy_distance']:.4f}")
-    return (f"The one-step CD student memorized {word} its teacher (f_mem {t['mem_frac']:.2f}"
-            f" -> {s['mem_frac']:.2f}; chance level {chance:.2f}); quality teacher -> student: "
+        q.append(_change("log-likelihood under the true density", tq["loglik"], sq["loglik"],
+                         True, ".2f"))
+    q.append(_change("energy distance to held-out data", tq["energy_distance"],
+                     sq["energy_distance"], False, ".4f"))
+    text = (f"The one-step CD student memorized {word} its teacher (f_mem {t['mem_frac']:.2f}"
+            f" -> {s['mem_frac']:.2f}; chance level {chance:.2f}); quality, teacher -> student: "
             + "; ".join(q) + ".")
+    if t["mem_frac_ci"][1] <= chance + 0.05:
+        text += (" Note: the teacher itself did not memorize beyond chance, so there was little "
+                 "for the student to inherit; train the teacher longer (teacher.steps) or on "
+                 "fewer points (data.n_train).")
+    elif s["mem_frac"] < chance and s.get("coverage", 1.0) < 0.5:
+        text += (" Note: the student is below the chance level and its few memorized samples "
+                 f"cover {s['coverage']:.0%} of the training points: it has not learned the data "
+                 "yet (see its quality), so its low f_mem says little.")
+    return text
 
 
 def write_report(out: Path, m: dict, cfg) -> None:
@@ -143,9 +161,11 @@ def summarize_seeds(runs: list) -> dict:
 def seed_table(summary: dict) -> str:
     rows = summary["rows"]
     qs = [(q, lab) for q, lab in QUALITY if any(q in r for r in rows.values())]
-    head = ["model", "NFE", "f_mem", "coverage"] + [lab for _, lab in qs]
+    head = ["model", "NFE", "f_mem", "chance", "coverage"] + [lab for _, lab in qs]
     pm = lambda d: f"{d['mean']:.3f} ± {d['std']:.3f}" if d else "-"  # noqa: E731
-    body = [[lab, _fmt(rows[k].get("nfe")), pm(rows[k]["mem_frac"]), pm(rows[k]["coverage"])]
+    chance = pm(rows.get("fresh_true", {}).get("mem_frac"))
+    body = [[lab, _fmt(rows[k].get("nfe")), pm(rows[k]["mem_frac"]), chance,
+             pm(rows[k]["coverage"])]
             + [pm(rows[k].get(q)) for q, _ in qs] for k, lab in ROWS if k in rows]
     widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
@@ -153,7 +173,31 @@ def seed_table(summary: dict) -> str:
 
 
 def write_seed_summary(out: Path, summary: dict, cfg) -> None:
-    text = [f"# cdlite: {summary['recipe']} over seeds {summary['seeds']}", "",
-            "Mean ± standard deviation over seeds; each seed's folder has its own report.", "",
-            "```", seed_table(summary), "```", ""]
+    rows = summary["rows"]
+    lines = [f"# cdlite: {summary['recipe']} over seeds {summary['seeds']}", "",
+             "Mean ± standard deviation over seeds; each seed's folder (seed-N/) has its own "
+             "report, figures and the student's curve over distillation time.", "",
+             "```", seed_table(summary), "```", ""]
+    if "teacher" in rows and "student" in rows:
+        t, s = rows["teacher"]["mem_frac"]["values"], rows["student"]["mem_frac"]["values"]
+        lower = sum(b < a for a, b in zip(t, s))
+        lines += [f"The one-step student's f_mem was below its teacher's in {lower} of {len(t)} "
+                  f"seeds (teacher {rows['teacher']['mem_frac']['mean']:.2f}, student "
+                  f"{rows['student']['mem_frac']['mean']:.2f} on average).", ""]
+    text = lines
     write_text(out / "report.md", "\n".join(text))
+
+
+def theory_table(m: dict) -> str:
+    """The rf-theory summary: tau_gen and tau_mem per n, and the slope of tau_mem against n."""
+    ns = sorted(m["tau_mem"], key=int)
+    lines = [f"{'n':>6}  {'tau_gen':>10}  {'tau_mem':>10}"]
+    lines += [f"{n:>6}  {m['tau_gen'].get(n) or float('nan'):>10.4g}  "
+              f"{m['tau_mem'][n] or float('nan'):>10.4g}" for n in ns]
+    lines.append(f"tau_mem vs n, log-log slope: {m.get('tau_mem_vs_n_slope')!s:.6}")
+    cd = m.get("cd", {}).get("transfer_converged", {})
+    if cd:
+        lines.append("CD transfer at convergence (median |student| / |teacher| per mode): "
+                     + ", ".join(f"init {k}: mem {v.get('mem', float('nan')):.3g}, gen "
+                                 f"{v.get('gen', float('nan')):.3g}" for k, v in cd.items()))
+    return "\n".join(lines)

@@ -5,28 +5,22 @@ Agg backend (no display needed). Colours: one per training-set size n.
 """
 from __future__ import annotations
 
-import os
-import tempfile
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # (after choosing the backend)
 import numpy as np
 
+from ..fileio import atomic_file
+
 
 def save_figure(fig, path) -> None:
-    """Write `fig` to `path` through a temporary file in the same folder, then os.replace."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png.tmp")
-    os.close(fd)
+    """Write `fig` to `path` atomically (cdlite.fileio) and free it."""
     try:
-        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_file(path) as fh:
+            fig.savefig(fh, dpi=110, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def plot_spectrum(path, per_n: dict, pop_lam, consts, psi_p: float) -> None:
@@ -61,7 +55,7 @@ def plot_spectrum(path, per_n: dict, pop_lam, consts, psi_p: float) -> None:
 def plot_losses(path, taus, per_n: dict) -> None:
     """Train loss, test loss and score error against tau, closed form (lines) and simulated GD
     (markers), with tau_gen and tau_mem marked."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
     for i, n in enumerate(sorted(per_n)):
         r, c = per_n[n], f"C{i}"
         axes[0].plot(taus, r["train"], c, label=f"train n={n}")
@@ -107,7 +101,7 @@ def plot_distill(path, lam, bulks, snapshots: dict, tau_d, curves: dict, sim: di
     """Three panels: per-mode transfer against the eigenvalue at a few distillation times; the
     bulk medians against distillation time (closed form lines, simulation markers); the student's
     generalisation gap against distillation time beside the teacher's."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
     for i, (tau, ratios) in enumerate(snapshots.items()):
         axes[0].loglog(lam[:len(ratios)], ratios, ".", ms=2, color=f"C{i}",
                        label=f"tau_D = {tau:.3g}")

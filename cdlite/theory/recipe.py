@@ -1,7 +1,7 @@
 """Recipe `cdlite run rf-theory`: the random-feature theory of Bonnaire et al. (arXiv 2505.17638)
 computed end to end, and cdlite's consistency-distillation model on top of it.
 
-It writes a run folder: config.json, metrics.json, figures/*.png and report.md. Units and rules
+It writes a run folder: config.toml, metrics.json, figures/*.png and report.md. Units and rules
 are those of the theory modules: tau is the gradient-flow time of dA/dtau = -d^2 grad L
 (mode lambda relaxes on psi_p / (2 Delta_t lambda)); simulated GD takes
 eta = gd_safety * psi_p / (Delta_t lambda_max) and advances tau by eta per step.
@@ -19,7 +19,7 @@ import numpy as np
 
 from ..backend import make_rng
 from ..errors import CdliteError
-from ..fileio import write_text
+from ..fileio import to_toml, write_text
 from . import figures
 from .analysis import analyse_distillation, analyse_training_set
 from .dynamics import tau_mem
@@ -30,7 +30,7 @@ from .spectrum import eigh_desc, ge_constants, ge_constants_mc, split_bulks
 
 @dataclass(frozen=True)
 class RFTheoryConfig:
-    """Settings of the rf-theory recipe (saved as config.json in the run folder)."""
+    """Settings of the rf-theory recipe (saved, with the seed, as config.toml in the run folder)."""
     d: int = 32                         # data dimension; data are N(0, I_d)
     p: int = 1024                       # random features, psi_p = p / d
     t: float = 0.01                     # diffusion time of the analysed score model
@@ -56,6 +56,14 @@ class RFTheoryConfig:
 
     def check(self) -> None:
         """Raise CdliteError with what to change when the settings cannot work."""
+        small = [f"{k}={getattr(self, k)}" for k in ("d", "p", "mc_per_feature", "n_taus",
+                                                      "gd_batch", "gd_steps", "cd_levels",
+                                                      "cd_n_taus", "cd_gd_steps")
+                 if not getattr(self, k) >= 1]
+        if small or not self.t > 0 or not self.cd_teacher_tau_factor > 0:
+            raise CdliteError("rf-theory settings must be positive: "
+                              + ", ".join(small or [f"t={self.t}", "cd_teacher_tau_factor="
+                                                    f"{self.cd_teacher_tau_factor}"]))
         ns = tuple(int(n) for n in self.ns)
         if not ns or min(ns) <= self.d or max(ns) >= self.p:
             raise CdliteError(f"rf-theory needs d < n < p for every n (the three parts of the "
@@ -68,8 +76,6 @@ class RFTheoryConfig:
             raise CdliteError(f"gd_safety must be in (0, 1) for stable GD, got {self.gd_safety}")
         if not 0 < self.gap_fraction < 1:
             raise CdliteError(f"gap_fraction must be in (0, 1), got {self.gap_fraction}")
-        if self.cd_levels < 1 or self.mc_per_feature < 1:
-            raise CdliteError("cd_levels and mc_per_feature must be at least 1")
 
 
 # fractions at which tau_mem is also reported, to show how the slope depends on the definition
@@ -91,7 +97,10 @@ def run_rf_theory(cfg: RFTheoryConfig, out_dir, seed: int = 0, log=print) -> dic
     cfg.check()
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2))
+    # the resolved config, readable back with `cdlite run rf-theory --config config.toml`
+    write_text(out_dir / "config.toml",
+               to_toml({"seed": seed, **{k: list(v) if isinstance(v, tuple) else v
+                                         for k, v in dataclasses.asdict(cfg).items()}}))
     timings, clock = {}, time.perf_counter()
 
     def lap(name):
