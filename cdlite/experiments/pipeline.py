@@ -155,18 +155,25 @@ def _stages(run: Run, cfg: RunConfig, ds, show_progress):
                   "heun_steps": dif.heun_steps, "image_shape": m["image_shape"],
                   "config": to_dict(cfg)}
 
-    m["teacher_curve"] = []  # filled as training goes, so an interrupted run keeps it
+    def curve_callback(role, model, sample, stream, steps_planned):
+        """The training loop's on_eval for `role`: sample with the current weights, checkpoint
+        them, and append a point to m[role + "_curve"] (kept as it grows, so an interrupted run
+        still has its curve)."""
+        curve = m[f"{role}_curve"] = []
 
-    def teacher_eval(step, p):
-        x, _ = generate(teacher.bind(p), ev.n_curve, ds.d, heun_grid, eval_rng(seed, 2, step),
-                        xp=xp)
-        save_model(run.out / "checkpoints" / "teacher.npz", p,
-                   {**model_meta, "model": "teacher", "step": step,
-                    "steps_planned": cfg.teacher.steps})
-        point = curve_point(x, ds, cfg, eval_rng(seed, 3, step), denoise=teacher.bind(p))
-        m["teacher_curve"].append({"step": step, **point})
-        return point
+        def on_eval(step, p):
+            x, _ = sample(model.bind(p), eval_rng(seed, stream, step))
+            save_model(run.out / "checkpoints" / f"{role}.npz", p,
+                       {**model_meta, "model": role, "step": step, "steps_planned": steps_planned})
+            point = curve_point(x, ds, cfg, eval_rng(seed, stream + 1, step),
+                                denoise=model.bind(p))
+            curve.append({"step": step, **point})
+            return point
+        return on_eval
 
+    teacher_eval = curve_callback(
+        "teacher", teacher, lambda D, r: generate(D, ev.n_curve, ds.d, heun_grid, r, xp=xp),
+        2, cfg.teacher.steps)
     res = train_teacher(teacher, params, train, cfg.teacher, make_rng([seed, 2]), teacher_eval,
                         show_progress)
     teacher_params = res.ema
@@ -194,17 +201,11 @@ def _stages(run: Run, cfg: RunConfig, ds, show_progress):
     sp = (copy_params(teacher_params) if cfg.distill.init == "teacher" else
           {k: xp.asarray(v) for k, v in net.init(make_rng([seed, 3])).items()})
 
-    m["student_curve"] = []
-
-    def student_eval(step, p):
-        x, _ = generate(student.bind(p), ev.n_curve, ds.d, one_step, eval_rng(seed, 10, step),
-                        sampler=sample_consistency, xp=xp, sigma_min=dif.sigma_min)
-        save_model(run.out / "checkpoints" / "student.npz", p,
-                   {**model_meta, "model": "student", "step": step,
-                    "steps_planned": cfg.distill.steps})
-        point = curve_point(x, ds, cfg, eval_rng(seed, 11, step), denoise=student.bind(p))
-        m["student_curve"].append({"step": step, **point})
-        return point
+    student_eval = curve_callback(
+        "student", student, lambda f, r: generate(f, ev.n_curve, ds.d, one_step, r,
+                                                  sampler=sample_consistency, xp=xp,
+                                                  sigma_min=dif.sigma_min),
+        10, cfg.distill.steps)
 
     dres = distill(D, student, sp, train, cfg.distill, make_rng([seed, 4]), dif.sigma_min,
                    dif.sigma_max, dif.rho, student_eval, show_progress)
