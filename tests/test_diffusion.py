@@ -199,3 +199,21 @@ def test_bad_inputs_to_the_teacher_are_explained():
         den.forward(params, np.zeros(2, np.float32), 1.0)
     with pytest.raises(CdliteError, match="m >= 1"):
         generate(den.bind(params), 0, 2, karras_sigmas(4), make_rng(0))
+
+
+def test_teacher_training_works_with_the_random_feature_network():
+    train = circle_mixture().sample(64, make_rng(0)).astype(np.float32)
+    net = build_network("rf", d=2, p=256, emb_dim=8)
+    den = EDMDenoiser(net, float(train.std()))
+    params = net.init(make_rng(1))
+    ev = make_rng(2)
+    xs = np.repeat(train, 16, axis=0)
+    sig = np.exp(ev.normal(-1.2, 1.2, len(xs))).astype(np.float32)
+    eps = ev.standard_normal(xs.shape).astype(np.float32)
+    before = denoising_loss(den, params, xs, sig, eps)[0]
+    res = train_teacher(den, params, train, TeacherConfig(steps=800, lr=3e-2), make_rng(3))
+    after = denoising_loss(den, res.params, xs, sig, eps)[0]
+    # only the readout learns, and most of this loss is irreducible (the data are noisy at the
+    # typical sigma): measured 0.987 -> 0.936; an untrained readout would stay at 0.987
+    assert after < 0.975 * before, (before, after)
+    assert np.array_equal(res.params["W.W"], net.init(make_rng(1))["W.W"])  # W stays fixed
