@@ -13,24 +13,25 @@ from ..distill.train import DistillConfig
 from ..errors import CdliteError
 from .config import DataConfig, DiffusionConfig, EvalConfig, NetConfig, RunConfig
 
+TOY_GAUSSIANS = RunConfig(
+    recipe="toy-gaussians",
+    description="8 Gaussians in 2-D, n=16: a memorizing teacher and its one-step CD student",
+    data=DataConfig(name="gaussians", n_train=16),
+    net=NetConfig(kind="mlp", hidden=128, depth=3, input_fourier=32, input_fourier_scale=2.0),
+    diffusion=DiffusionConfig(sigma_max=20.0),
+    teacher=TeacherConfig(steps=4000, lr=2e-3, eval_every=500),
+    distill=DistillConfig(steps=2000, lr=2e-4, N=18, mu=0.95, eval_every=250),
+)
+
 RECIPES: dict[str, RunConfig] = {
-    "toy-gaussians": RunConfig(
-        recipe="toy-gaussians",
-        description="8 Gaussians in 2-D, n=16: a memorizing teacher and its one-step CD student",
-        data=DataConfig(name="gaussians", n_train=16),
-        net=NetConfig(kind="mlp", hidden=128, depth=3, input_fourier=32, input_fourier_scale=2.0),
-        diffusion=DiffusionConfig(sigma_max=20.0),
-        teacher=TeacherConfig(steps=4000, lr=2e-3, eval_every=500),
-        distill=DistillConfig(steps=2000, lr=2e-4, N=18, mu=0.95, eval_every=250),
-    ),
-    "two-moons": RunConfig(
+    "toy-gaussians": TOY_GAUSSIANS,
+    # the same pipeline on another 2-D shape: only the data and its noise range differ
+    "two-moons": replace(
+        TOY_GAUSSIANS,
         recipe="two-moons",
         description="two moons in 2-D, n=16: the same story on a curved support",
         data=DataConfig(name="two-moons", n_train=16),
-        net=NetConfig(kind="mlp", hidden=128, depth=3, input_fourier=32, input_fourier_scale=2.0),
         diffusion=DiffusionConfig(sigma_max=10.0),
-        teacher=TeacherConfig(steps=4000, lr=2e-3, eval_every=500),
-        distill=DistillConfig(steps=2000, lr=2e-4, N=18, mu=0.95, eval_every=250),
     ),
     "digits": RunConfig(
         recipe="digits",
