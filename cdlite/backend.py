@@ -87,15 +87,6 @@ def to_numpy(a) -> np.ndarray:
     return np.asarray(a)
 
 
-def to_device(a, xp):
-    """Move a host array to the backend `xp` (no copy when it is already there)."""
-    return xp.asarray(a)
-
-
-def device_name(xp) -> str:
-    return "gpu" if xp.__name__ == "cupy" else "cpu"
-
-
 # --- random numbers: a seeded host generator, results moved to the device -----------------------
 
 def make_rng(seed: int) -> np.random.Generator:

@@ -107,12 +107,8 @@ def run(recipe, quick, seed, seeds, out, device, sets, config_file, dry_run, for
     cfg = resolve_config(recipe, quick, config_file, sets, seed, device)
     if dry_run:
         if theory:
-            import dataclasses
-            cfg, s = cfg
-            cfg = {"seed": s, **{k: list(v) if isinstance(v, tuple) else v
-                                 for k, v in dataclasses.asdict(cfg).items()}}
-            from cdlite.fileio import to_toml as flat_toml
-            click.echo(flat_toml(cfg), nl=False)
+            from cdlite.theory.recipe import config_toml
+            click.echo(config_toml(*cfg), nl=False)
         else:
             click.echo(to_toml(cfg), nl=False)
         return

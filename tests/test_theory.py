@@ -85,6 +85,7 @@ def test_closed_form_at_infinite_time_is_least_squares():
     _, _, _, fit = small_problem()
     flow = GradientFlow.from_regression(fit)
     A_ls = math.sqrt(fit.p) * np.linalg.solve(fit.U, fit.R).T
+    assert np.allclose(fit.least_squares(), A_ls)  # the documented minimiser is this one
     for tau in (math.inf, 1e14):
         A = flow.readout(tau)
         assert np.linalg.norm(A - A_ls) < 1e-6 * np.linalg.norm(A_ls)

@@ -22,7 +22,8 @@ from ..nn.optim import copy_params
 from .config import _DATA_FIELDS, RunConfig, to_dict, to_toml, validate
 from .evaluation import curve_point, eval_rng, evaluate_samples, levelled_off
 from ..fileio import write_json, write_text
-from .runfolder import save_model, write_samples
+from ..checkpoint import save_checkpoint
+from .runfolder import write_samples
 
 def load_data(cfg: RunConfig):
     d = cfg.data
@@ -163,7 +164,8 @@ def _stages(run: Run, cfg: RunConfig, ds, show_progress):
 
         def on_eval(step, p):
             x, _ = sample(model.bind(p), eval_rng(seed, stream, step))
-            save_model(run.out / "checkpoints" / f"{role}.npz", p,
+            # the evaluation weights and all that `cdlite sample` needs to rebuild the model
+            save_checkpoint(run.out / "checkpoints" / f"{role}.npz", p,
                        {**model_meta, "model": role, "step": step, "steps_planned": steps_planned})
             point = curve_point(x, ds, cfg, eval_rng(seed, stream + 1, step),
                                 denoise=model.bind(p))

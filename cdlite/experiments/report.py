@@ -53,11 +53,15 @@ def table_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def text_table(metrics: dict) -> str:
-    header, rows = table_rows(metrics)
+def _text_grid(header: list, rows: list) -> str:
+    """Left-aligned columns with a dashed rule under the header, for the terminal."""
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def text_table(metrics: dict) -> str:
+    return _text_grid(*table_rows(metrics))
 
 
 def markdown_table(metrics: dict) -> str:
@@ -167,9 +171,7 @@ def seed_table(summary: dict) -> str:
     body = [[lab, _fmt(rows[k].get("nfe")), pm(rows[k]["mem_frac"]), chance,
              pm(rows[k]["coverage"])]
             + [pm(rows[k].get(q)) for q, _ in qs] for k, lab in ROWS if k in rows]
-    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))  # noqa: E731
-    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in body])
+    return _text_grid(head, body)
 
 
 def write_seed_summary(out: Path, summary: dict, cfg) -> None:

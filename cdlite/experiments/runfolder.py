@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint
 from ..errors import CdliteError
 from ..fileio import atomic_file
 
@@ -30,13 +30,8 @@ def write_samples(path: Path, samples: dict) -> None:
         np.savez_compressed(fh, **{k: np.asarray(v, np.float32) for k, v in samples.items()})
 
 
-def save_model(path: Path, params: dict, meta: dict) -> None:
-    """A model checkpoint: its evaluation weights and what is needed to rebuild and sample it."""
-    save_checkpoint(path, params, meta)
-
-
 def load_model(path):
-    """(net, params, meta) of a model checkpoint written by save_model (meta['model'] says
+    """(net, params, meta) of a model checkpoint written by the pipeline (meta['model'] says
     which); the arrays are checked, by name and shape, against the network the header names."""
     from ..backend import make_rng
     from ..nn.networks import build_network

@@ -134,13 +134,6 @@ def distill_chain(X, W, times, rng, n_mc: int, tau_teacher: float = math.inf,
                    top_loss=top_loss, top_eig=top_eig)
 
 
-def mode_transfer(readouts, A_teacher, Q):
-    """|B q_j| / |A_teacher q_j| for every readout B (T, d, p) and mode j -> (T, p)."""
-    num = np.linalg.norm(np.asarray(readouts) @ Q, axis=-2)      # (T, p)
-    den = np.linalg.norm(np.asarray(A_teacher) @ Q, axis=-2)     # (p,)
-    return num / np.where(den > 0, den, np.inf)
-
-
 def bulk_medians(ratios, bulks: dict) -> dict:
     """Median of the per-mode transfer over each bulk, for every row -> {name: (T,)}."""
     return {name: np.median(ratios[..., sl], axis=-1) for name, sl in bulks.items()

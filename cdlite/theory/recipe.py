@@ -78,6 +78,12 @@ class RFTheoryConfig:
             raise CdliteError(f"gap_fraction must be in (0, 1), got {self.gap_fraction}")
 
 
+def config_toml(cfg: RFTheoryConfig, seed: int) -> str:
+    """The config and its seed as flat TOML (what the run folder keeps and --dry-run prints)."""
+    return to_toml({"seed": seed, **{k: list(v) if isinstance(v, tuple) else v
+                                     for k, v in dataclasses.asdict(cfg).items()}})
+
+
 # fractions at which tau_mem is also reported, to show how the slope depends on the definition
 FRACTIONS = (0.03, 0.1, 0.25, 0.5)
 
@@ -98,9 +104,7 @@ def run_rf_theory(cfg: RFTheoryConfig, out_dir, seed: int = 0, log=print) -> dic
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     # the resolved config, readable back with `cdlite run rf-theory --config config.toml`
-    write_text(out_dir / "config.toml",
-               to_toml({"seed": seed, **{k: list(v) if isinstance(v, tuple) else v
-                                         for k, v in dataclasses.asdict(cfg).items()}}))
+    write_text(out_dir / "config.toml", config_toml(cfg, seed))
     timings, clock = {}, time.perf_counter()
 
     def lap(name):
