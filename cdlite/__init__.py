@@ -1,15 +1,36 @@
 """cdlite: diffusion memorization and consistency distillation in plain NumPy/CuPy."""
 import os as _os
-import sys as _sys
 
 __version__ = "0.1.0"
 
 # cdlite's matrices are small (batch 256 x width 128). On an idle 2-core laptop a second BLAS
 # thread helps a little, but as soon as anything else runs (a test, a second experiment) the two
 # threads wait on each other and the product gets slower than with one (benchmarks/
-# bench_threads.py measures both). So, unless you chose otherwise (set OPENBLAS_NUM_THREADS,
-# OMP_NUM_THREADS or MKL_NUM_THREADS before importing), cdlite asks for one BLAS thread. This
-# only works when cdlite is imported before NumPy, as the `cdlite` command and the tests do.
-if "numpy" not in _sys.modules:
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        _os.environ.setdefault(_var, _os.environ.get("CDLITE_THREADS", "1"))
+# bench_threads.py measures both). So cdlite asks for one BLAS thread, or for $CDLITE_THREADS,
+# unless you chose a number yourself (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS or MKL_NUM_THREADS).
+_USER_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_threads_wanted() -> int | None:
+    """The BLAS thread count cdlite sets: $CDLITE_THREADS, else 1; None when the user set one
+    of the BLAS libraries' own variables (their choice is kept)."""
+    if _os.environ.get("CDLITE_THREADS"):
+        return int(_os.environ["CDLITE_THREADS"])
+    if any(_os.environ.get(v) for v in _USER_VARS):
+        return None
+    return 1
+
+
+def set_blas_threads(n: int) -> None:
+    """Limit the BLAS libraries NumPy has loaded to `n` threads, now (threadpoolctl works at any
+    time, also after NumPy was imported, as in a notebook), and in child processes (through the
+    environment variables they read at start)."""
+    import numpy  # noqa: F401  (loads the BLAS library that threadpoolctl then finds)
+    from threadpoolctl import threadpool_limits
+    for var in _USER_VARS:
+        _os.environ[var] = str(n)
+    threadpool_limits(limits=int(n), user_api="blas")
+
+
+if blas_threads_wanted() is not None:
+    set_blas_threads(blas_threads_wanted())

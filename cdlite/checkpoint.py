@@ -20,7 +20,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .errors import CdliteError
-from .fileio import atomic_file
+from .fileio import atomic_file, json_safe
 
 FORMAT_VERSION = 1
 META_KEY = "__meta__"
@@ -31,15 +31,6 @@ _READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, K
 
 
 # --- saving ----------------------------------------------------------------------------------
-
-def _json_default(obj):
-    # NumPy scalars and small arrays (e.g. a metric, an rng key) become plain JSON values
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"object of type {type(obj).__name__} is not JSON serializable")
-
 
 def save_checkpoint(path, arrays: dict, meta: dict) -> None:
     """Save `arrays` (NumPy or CuPy, copied to the host) and the JSON-able dict `meta` to the
@@ -55,7 +46,7 @@ def save_checkpoint(path, arrays: dict, meta: dict) -> None:
         raise CdliteError(f"cannot save {objects} to {path}: object arrays need pickle, which "
                           "checkpoints refuse; store numbers, or put small values in meta")
     try:
-        text = json.dumps({**meta, "format_version": FORMAT_VERSION}, default=_json_default)
+        text = json.dumps(json_safe({**meta, "format_version": FORMAT_VERSION}), allow_nan=False)
     except (TypeError, ValueError) as e:
         raise CdliteError(f"checkpoint metadata for {path} is not JSON-able ({e}); pass plain "
                           "numbers, strings, lists and dicts (e.g. dataclasses.asdict(config))"
@@ -64,21 +55,6 @@ def save_checkpoint(path, arrays: dict, meta: dict) -> None:
 
     with atomic_file(path) as f:
         np.savez(f, **host, **{META_KEY: header})
-    _fsync_folder(os.path.dirname(os.path.abspath(path)))  # make the rename itself durable
-
-
-def _fsync_folder(folder: str) -> None:
-    # make the rename itself durable (POSIX); folders cannot be opened this way on Windows
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -187,20 +163,10 @@ def _check_expected(path: str, arrays: dict, expected: dict) -> None:
 
 # --- random generator state ------------------------------------------------------------------
 
-def _plain(obj):
-    # bit-generator states hold NumPy arrays for some generators (MT19937, Philox)
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
 def rng_state(rng: np.random.Generator) -> dict:
-    """The state of `rng` as a JSON-able dict, for a checkpoint's metadata."""
-    return _plain(rng.bit_generator.state)
+    """The state of `rng` as a JSON-able dict, for a checkpoint's metadata (some bit generators,
+    MT19937 and Philox, hold NumPy arrays in their state; json_safe makes them lists)."""
+    return json_safe(rng.bit_generator.state)
 
 
 def restore_rng(state: dict) -> np.random.Generator:

@@ -1,7 +1,9 @@
-"""Atomic file writes and JSON-safe values, shared by checkpoints, run folders and figures.
+"""Atomic file writes, JSON-safe values, TOML text and PNG figures: the one place where cdlite
+puts bytes on disk (checkpoints, run folders, figures, caches).
 
 A file is written to a temporary name in its own folder, flushed to disk, then renamed over the
-target: a crash or a Ctrl-C mid-write leaves the earlier file (or none), never a broken one.
+target, and the folder itself is synced so that the rename survives a crash: a crash or a Ctrl-C
+mid-write leaves the earlier file (or none), never a broken one.
 """
 from __future__ import annotations
 
@@ -33,6 +35,21 @@ def atomic_file(path, mode: str = "wb"):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    fsync_folder(folder)
+
+
+def fsync_folder(folder) -> None:
+    """Make a rename inside `folder` durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(os.fspath(folder), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(path, text: str) -> None:
@@ -41,7 +58,9 @@ def write_text(path, text: str) -> None:
 
 
 def json_safe(v):
-    """Plain JSON values: NumPy scalars and arrays to Python, NaN and inf to None."""
+    """Plain JSON values: NumPy scalars and arrays to Python, NaN and inf to None (strict JSON
+    has neither). The one sanitizer for metrics, checkpoint headers and random-generator
+    states."""
     if isinstance(v, dict):
         return {str(k): json_safe(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
@@ -55,6 +74,8 @@ def json_safe(v):
     if isinstance(v, (float, np.floating)):
         v = float(v)
         return v if math.isfinite(v) else None
+    if isinstance(v, np.generic):  # any other NumPy scalar (np.str_, ...)
+        return v.item()
     return v
 
 
@@ -79,3 +100,15 @@ def to_toml(d: dict) -> str:
         if isinstance(v, dict):
             lines += ["", f"[{k}]"] + [f"{k2} = {_toml_value(x)}" for k2, x in v.items()]
     return "\n".join(lines) + "\n"
+
+
+def save_figure(fig, path, dpi: int = 110) -> str:
+    """Write the matplotlib figure `fig` to `path` as PNG, atomically, and free it; returns the
+    file name. A reader never sees a half-written PNG."""
+    import matplotlib.pyplot as plt  # the caller has chosen the backend already
+    try:
+        with atomic_file(path) as fh:
+            fig.savefig(fh, dpi=dpi, format="png", bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return os.path.basename(os.fspath(path))

@@ -46,3 +46,37 @@ def test_cpu_and_gpu_see_the_same_noise():
     a = randn(backend.make_rng(5), (8, 3), xp=cp)
     assert array_module(a) is cp
     np.testing.assert_array_equal(to_numpy(a), randn(backend.make_rng(5), (8, 3)))
+
+
+def _blas_threads_after_import(env_extra: dict, numpy_first: bool = True) -> list:
+    """BLAS thread counts after `import cdlite` in a fresh process (NumPy imported first, as in a
+    notebook, where environment variables set afterwards no longer reach OpenBLAS)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                        "CDLITE_THREADS")}
+    env.update(env_extra)
+    # numpy first, and its BLAS at 2 threads (the default on 2 cores, made explicit here)
+    code = ("import numpy, threadpoolctl; threadpoolctl.threadpool_limits(2)\n"
+            if numpy_first else "") + (
+        "import cdlite, threadpoolctl, json\n"
+        "print(json.dumps([i['num_threads'] for i in threadpoolctl.threadpool_info()"
+        " if i['user_api'] == 'blas']))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)
+
+
+def test_import_sets_one_blas_thread_even_when_numpy_came_first():
+    counts = _blas_threads_after_import({"CDLITE_THREADS": "1"})
+    assert counts and all(c == 1 for c in counts)
+    assert all(c == 1 for c in _blas_threads_after_import({}))
+
+
+def test_import_keeps_the_users_own_blas_thread_choice():
+    counts = _blas_threads_after_import({"OPENBLAS_NUM_THREADS": "2"})
+    assert counts and all(c == 2 for c in counts)
+    assert all(c == 2 for c in _blas_threads_after_import({"CDLITE_THREADS": "2"}))

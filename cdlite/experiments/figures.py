@@ -23,7 +23,7 @@ matplotlib.use("Agg")            # files only, never a window (runs on servers a
 import matplotlib.pyplot as plt  # noqa: E402  (must come after the backend is chosen)
 
 from cdlite.errors import CdliteError  # noqa: E402
-from cdlite.fileio import atomic_file  # noqa: E402
+from cdlite.fileio import save_figure  # noqa: E402
 from cdlite.metrics.memorization import MEM_THRESHOLD, nn_ratios  # noqa: E402
 
 DPI = 110
@@ -61,21 +61,11 @@ def make_figures(fig_dir: pathlib.Path, metrics: dict, samples: dict, image_shap
                        ("ratios", _ratios_figure)):
         fig = draw(metrics, samples, nn, image_shape, threshold)
         if fig is not None:           # None: nothing to show (e.g. no curves in the metrics)
-            written[name] = _save(fig, fig_dir, f"{name}.png")
+            written[name] = save_figure(fig, fig_dir / f"{name}.png", DPI)
     return written
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _save(fig, fig_dir: pathlib.Path, file_name: str) -> str:
-    """Save atomically (a reader never sees a half-written PNG) and free the figure."""
-    try:
-        with atomic_file(fig_dir / file_name) as fh:
-            fig.savefig(fh, dpi=DPI, format="png", bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return file_name
-
 
 def _neighbours(x, train):
     """nn_ratios of x against train, or None when there is no usable training set."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from cdlite.backend import array_module, make_rng, to_numpy
 from cdlite.errors import CdliteError
+from cdlite.fileio import atomic_file
 from cdlite.metrics._checks import as_points
 from cdlite.nn.layers import Linear, ReLU, Sequential
 from cdlite.nn.optim import Adam
@@ -107,13 +108,11 @@ def _load_cached(path: Path):
 
 
 def _save_cached(path: Path, params: dict, accuracy: float) -> None:
-    """Atomic write: a crash leaves the old file or none, never half a file."""
+    """Atomic write (cdlite.fileio): a crash leaves the old file or none, never half a file."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
         header = json.dumps({"version": CACHE_VERSION, "recipe": RECIPE, "accuracy": accuracy})
-        np.savez(tmp, header=np.array(header), **params)
-        os.replace(tmp, path)
+        with atomic_file(path) as fh:
+            np.savez(fh, header=np.array(header), **params)
     except OSError:
         pass                                                     # read-only home: no disk cache
 

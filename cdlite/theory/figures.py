@@ -11,16 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # (after choosing the backend)
 import numpy as np
 
-from ..fileio import atomic_file
-
-
-def save_figure(fig, path) -> None:
-    """Write `fig` to `path` atomically (cdlite.fileio) and free it."""
-    try:
-        with atomic_file(path) as fh:
-            fig.savefig(fh, dpi=110, format="png", bbox_inches="tight")
-    finally:
-        plt.close(fig)
+from ..fileio import save_figure
 
 
 def plot_spectrum(path, per_n: dict, pop_lam, consts, psi_p: float) -> None:
