@@ -50,7 +50,7 @@ def test_loss_gradient_through_the_whole_denoiser(kind, opts):
     params = {k: (v + 0.3 * rng.standard_normal(v.shape) if k in net.trainable else v)
               for k, v in params.items()}
     den = EDMDenoiser(net, 0.6)
-    x = rng.standard_normal((7, net.cfg.d))
+    x = rng.standard_normal((7, net.d))
     sigma = np.exp(rng.normal(-1.2, 1.2, 7))
     noise = rng.standard_normal(x.shape)
     _, grads = denoising_loss(den, params, x, sigma, noise)

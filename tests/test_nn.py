@@ -93,7 +93,7 @@ def test_network_gradients_end_to_end(kind, opts, B):
     for k in params:
         if k in net.trainable and not np.any(params[k]):
             params[k] = 0.3 * rng.standard_normal(params[k].shape)
-    d = net.cfg.d
+    d = net.d
     x = rng.standard_normal((B, d))
     c_noise = rng.standard_normal(B)
     R = rng.standard_normal((B, d))
@@ -127,7 +127,7 @@ def test_gradcheck_catches_a_wrong_gradient():
 
 def test_float32_default_and_zero_output():
     rng = np.random.default_rng(0)
-    net = MLP(MLPConfig(d=2, input_fourier=8))
+    net = MLP(MLPConfig(input_fourier=8), 2)
     params = net.init(rng)
     assert all(v.dtype == np.float32 for v in params.values())
     F, _ = net.forward(params, np.ones((3, 2), np.float32), np.zeros(3, np.float32))
@@ -136,17 +136,17 @@ def test_float32_default_and_zero_output():
 
 def test_fixed_buffers_have_no_gradient_and_spec_round_trip():
     rng = np.random.default_rng(0)
-    net = RandomFeatureNet(RFConfig(d=2, p=8))
+    net = RandomFeatureNet(RFConfig(p=8), 2)
     params = net.init(rng)
     assert "W.W" in params and "W.W" not in net.trainable and net.trainable == ["A.W"]
     again = build_network(**network_spec(net))
     assert again.cfg == net.cfg
-    mlp = MLP(MLPConfig(input_fourier=4))
-    assert "xfourier.B" in mlp.init(rng) and "xfourier.B" not in mlp.trainable
+    mlp = MLP(MLPConfig(input_fourier=4), 2)
+    assert "xfourier.freqs" in mlp.init(rng) and "xfourier.freqs" not in mlp.trainable
 
 
 def test_unknown_options_are_refused():
     with pytest.raises(ValueError, match="activation"):
-        MLP(MLPConfig(activation="swish2"))
+        MLP(MLPConfig(activation="swish2"), 2)
     with pytest.raises(ValueError, match="network kind"):
-        build_network("cnn")
+        build_network("cnn", d=2)

@@ -50,7 +50,7 @@ def train_teacher(denoiser, params, train_x, cfg: TeacherConfig, rng, on_eval=No
     end; its dicts are collected in `history`. eval_params is the EMA (or the raw weights when
     cfg.ema_half_life == 0).
     """
-    check_training_data(train_x, denoiser.net.cfg.d)
+    check_training_data(train_x, denoiser.net.d)
     xp = array_module(train_x)
     n = train_x.shape[0]
     opt = Adam(cfg.lr)

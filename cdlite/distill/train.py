@@ -62,7 +62,7 @@ class DistillResult:
 
 def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillConfig, rng,
                       sigma_min, sigma_max, rho, on_eval, show_progress, desc):
-    check_training_data(train_x, student.net.cfg.d)
+    check_training_data(train_x, student.net.d)
     xp = array_module(train_x)
     d = train_x.shape[1]
     c = cfg.huber_c or 0.00054 * np.sqrt(d)

@@ -73,7 +73,7 @@ def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
     net, params, meta = load_model(path)
     xp = get_xp(device)
     params = {k: xp.asarray(v) for k, v in params.items()}
-    d = net.cfg.d
+    d = net.d
     rng = make_rng(seed)
     if meta["model"] == "teacher":
         N = steps or meta.get("heun_steps", 18)

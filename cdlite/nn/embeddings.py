@@ -2,7 +2,8 @@
 (Tancik et al. 2020).
 
 Both map an input of shape (B, I) to features (B, E) with E = 2 * (number of frequencies), as
-[cos(2 pi x B), sin(2 pi x B)]. They differ only in the frequency matrix B (I, E/2):
+[cos(2 pi x Om), sin(2 pi x Om)]. They differ only in the frequency matrix Om (I, E/2), stored as
+the parameter "<name>.freqs" (B is the batch size everywhere in cdlite):
   - sinusoidal: fixed geometric frequencies, the transformer position code, for scalar c_noise;
   - Fourier: fixed random frequencies ~ N(0, scale^2). On the input x they let an MLP represent
     sharp functions (the "spectral bias" of plain MLPs keeps them smooth, so they do not memorize).
@@ -18,7 +19,7 @@ from ..backend import array_module
 
 
 class _CosSin:
-    """Shared forward/backward of [cos(2 pi x B), sin(2 pi x B)] for a fixed B (I, E/2)."""
+    """Shared forward/backward of [cos(2 pi x Om), sin(2 pi x Om)] for fixed frequencies Om (I, E/2)."""
 
     trainable: list = []
 
@@ -26,19 +27,19 @@ class _CosSin:
         if dim % 2:
             raise ValueError(f"embedding dimension must be even, got {dim}")
         self.name, self.d_in, self.dim = name, d_in, dim
-        self.B = name + ".B"
+        self.freqs = name + ".freqs"
 
     def frequencies(self, rng):
         raise NotImplementedError
 
     def init(self, rng, dtype=np.float32):
-        return {self.B: self.frequencies(rng).astype(dtype)}
+        return {self.freqs: self.frequencies(rng).astype(dtype)}
 
     def forward(self, params, x):
         xp = array_module(x)
         if x.ndim == 1:
             x = x[:, None]  # scalar c_noise per row -> (B, 1)
-        z = (2 * math.pi) * (x @ params[self.B])  # (B, E/2)
+        z = (2 * math.pi) * (x @ params[self.freqs])  # (B, E/2)
         c, s = xp.cos(z), xp.sin(z)
         return xp.concatenate([c, s], axis=1), (x, c, s)  # (B, E)
 
@@ -48,7 +49,7 @@ class _CosSin:
         x, c, s = cache
         k = self.dim // 2
         dz = dy[:, k:] * c - dy[:, :k] * s  # d cos = -sin dz, d sin = cos dz
-        return (2 * math.pi) * (dz @ params[self.B].T), {}  # (B, I)
+        return (2 * math.pi) * (dz @ params[self.freqs].T), {}  # (B, I)
 
 
 class SinusoidalEmbedding(_CosSin):
@@ -65,7 +66,7 @@ class SinusoidalEmbedding(_CosSin):
 
 
 class FourierEmbedding(_CosSin):
-    """Random Fourier features: B ~ N(0, scale^2), fixed after initialisation."""
+    """Random Fourier features: Om ~ N(0, scale^2), fixed after initialisation."""
 
     def __init__(self, name: str, dim: int, scale: float = 1.0, d_in: int = 1):
         super().__init__(name, d_in, dim)

@@ -1,11 +1,17 @@
 """The raw networks F(x, c_noise) that the EDM and consistency wrappers turn into denoisers.
 
-Two families with one interface (`init`, `forward(params, x, c_noise)`, `backward`):
+Two families with one interface (`init`, `forward(params, x, c_noise)`, `backward`), each built
+from its config (the architecture) and the data dimension d (which the data decides):
 
   MLP       [x, Fourier(x)?] and an embedding of c_noise, concatenated or added, then hidden
             layers (plain or residual), then a zero-initialised linear output (B, d).
-  RandomFeatureNet   Bonnaire et al. (2025): F = phi(W [x, e(c_noise)] / sqrt(I)) @ A / sqrt(p),
-            W (I, p) fixed N(0, 1), readout A (p, d) trained from zero; optionally W trained too.
+  RandomFeatureNet   Bonnaire et al. (2025): F = phi(z W / sqrt(I)) @ A / sqrt(p),
+            z = [x, e(c_noise)], W (I, p) fixed N(0, 1), readout A (p, d) trained from zero;
+            optionally W trained too.
+
+Orientation. Every Linear computes x @ W, so the random-feature parameters are stored as the
+transposes of the paper's (and of cdlite.theory.model's): here "W.W" is (I, p) = W_paper^T and
+"A.W" is (p, d) = A_paper^T. The model is the same: phi(W_paper z) = phi(z W_paper^T).
 
 Shapes: B batch, d data dimension, H hidden width, E embedding width, p random features.
 """
@@ -13,17 +19,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from ..backend import array_module
+from ..errors import CdliteError
 from .embeddings import FourierEmbedding, SinusoidalEmbedding
-from .layers import Linear, Residual, Sequential, make_activation
+from .layers import ACTIVATIONS, Linear, Residual, Sequential, make_activation
 
 
 @dataclass(frozen=True)
 class MLPConfig:
-    d: int = 2                     # data dimension
+    """The MLP's architecture (the data dimension d is not part of it: it comes from the data)."""
     hidden: int = 128              # width H of every hidden layer
     depth: int = 3                 # number of hidden layers
     activation: str = "silu"
@@ -35,35 +43,58 @@ class MLPConfig:
     residual: bool = False         # hidden layers as pre-norm residual blocks
     layernorm: bool = False        # LayerNorm inside residual blocks
 
-    kind = "mlp"
+    kind: ClassVar[str] = "mlp"
+
+    def __post_init__(self):
+        bad = [f"{k}={getattr(self, k)!r} (must be >= 1)" for k in ("hidden", "depth", "emb_dim")
+               if not getattr(self, k) >= 1]
+        if self.input_fourier < 0:
+            bad.append(f"input_fourier={self.input_fourier} (must be >= 0; 0 = none)")
+        if self.emb_dim % 2:
+            bad.append(f"emb_dim={self.emb_dim} (must be even: cos and sin pairs)")
+        if not (math.isfinite(self.input_fourier_scale) and self.input_fourier_scale > 0):
+            bad.append(f"input_fourier_scale={self.input_fourier_scale} (must be finite and > 0)")
+        bad += _check_choice("activation", self.activation, ACTIVATIONS)
+        bad += _check_choice("emb", self.emb, EMBEDDINGS)
+        bad += _check_choice("emb_mode", self.emb_mode, ("concat", "add"))
+        if bad:
+            raise CdliteError("invalid MLPConfig: " + "; ".join(bad))
 
 
 @dataclass(frozen=True)
 class RFConfig:
-    d: int = 2                     # data dimension
+    """The random-feature network's architecture (d comes from the data)."""
     p: int = 1024                  # number of random features
     activation: str = "tanh"       # phi, tanh as in Bonnaire et al.
     emb_dim: int = 16              # sinusoidal embedding of c_noise appended to x (0 = none)
     train_first: bool = False      # also train W (then it is an ordinary 2-layer network)
 
-    kind = "rf"
+    kind: ClassVar[str] = "rf"
+
+    def __post_init__(self):
+        bad = [] if self.p >= 1 else [f"p={self.p} (must be >= 1)"]
+        if self.emb_dim < 0 or self.emb_dim % 2:
+            bad.append(f"emb_dim={self.emb_dim} (must be even and >= 0; 0 = none)")
+        bad += _check_choice("activation", self.activation, ACTIVATIONS)
+        if bad:
+            raise CdliteError("invalid RFConfig: " + "; ".join(bad))
 
 
-def _embedding(kind: str, dim: int):
-    if kind == "sinusoidal":
-        return SinusoidalEmbedding("emb", dim)
-    if kind == "fourier":
-        return FourierEmbedding("emb", dim, scale=1.0)
-    raise ValueError(f"unknown noise embedding {kind!r}; use 'sinusoidal' or 'fourier'")
+def _check_choice(name: str, value, allowed) -> list:
+    return [] if value in allowed else [f"{name}={value!r} (choose one of {', '.join(allowed)})"]
+
+
+EMBEDDINGS = {"sinusoidal": lambda dim: SinusoidalEmbedding("emb", dim),
+              "fourier": lambda dim: FourierEmbedding("emb", dim, scale=1.0)}
 
 
 class MLP:
     """F(x, c_noise): an MLP on input features and a noise-level embedding."""
 
-    def __init__(self, cfg: MLPConfig):
-        self.cfg = cfg
-        d, H = cfg.d, cfg.hidden
-        self.emb = _embedding(cfg.emb, cfg.emb_dim)
+    def __init__(self, cfg: MLPConfig, d: int):
+        self.cfg, self.d = cfg, int(d)
+        H = cfg.hidden
+        self.emb = EMBEDDINGS[cfg.emb](cfg.emb_dim)
         self.fourier = (FourierEmbedding("xfourier", 2 * cfg.input_fourier,
                                          scale=cfg.input_fourier_scale, d_in=d)
                         if cfg.input_fourier else None)
@@ -74,8 +105,6 @@ class MLP:
         elif cfg.emb_mode == "add":
             self.inp = Linear("in", d_feat, H)
             self.inp_emb = Linear("in_emb", cfg.emb_dim, H, bias=False)
-        else:
-            raise ValueError(f"unknown emb_mode {cfg.emb_mode!r}; use 'concat' or 'add'")
         trunk = [make_activation(cfg.activation)]
         for i in range(1, cfg.depth):
             if cfg.residual:
@@ -96,50 +125,53 @@ class MLP:
 
     def forward(self, params, x, c_noise):
         xp = array_module(x)
-        e, c_emb = self.emb.forward(params, c_noise)  # (B, E)
-        feats, c_four = [x], None
+        e, cache_emb = self.emb.forward(params, c_noise)  # (B, E)
+        feats, cache_four = [x], None
         if self.fourier:
-            fx, c_four = self.fourier.forward(params, x)  # (B, 2k)
+            fx, cache_four = self.fourier.forward(params, x)  # (B, 2k)
             feats.append(fx)
+        # (the caches are named cache_*: c_in, c_noise, ... are EDM's coefficients, not caches)
         if self.inp_emb is None:
-            h, c_in = self.inp.forward(params, xp.concatenate(feats + [e], axis=1))  # (B, H)
-            c_in_emb = None
+            h, cache_inp = self.inp.forward(params, xp.concatenate(feats + [e], axis=1))  # (B, H)
+            cache_inp_emb = None
         else:
-            h, c_in = self.inp.forward(params, xp.concatenate(feats, axis=1) if self.fourier else x)
-            he, c_in_emb = self.inp_emb.forward(params, e)
+            h, cache_inp = self.inp.forward(params, xp.concatenate(feats, axis=1)
+                                            if self.fourier else x)
+            he, cache_inp_emb = self.inp_emb.forward(params, e)
             h += he
-        F, c_trunk = self.trunk.forward(params, h)  # (B, d)
-        return F, (c_four, c_in, c_in_emb, c_trunk, c_emb)
+        F, cache_trunk = self.trunk.forward(params, h)  # (B, d)
+        return F, (cache_four, cache_inp, cache_inp_emb, cache_trunk, cache_emb)
 
     def backward(self, params, dF, cache, need_dx: bool = True):
-        c_four, c_in, c_in_emb, c_trunk, c_emb = cache
-        d = self.cfg.d
-        dh, grads = self.trunk.backward(params, dF, c_trunk)
-        dfeat, g = self.inp.backward(params, dh, c_in, need_dx=need_dx)
+        cache_four, cache_inp, cache_inp_emb, cache_trunk, cache_emb = cache
+        d = self.d
+        dh, grads = self.trunk.backward(params, dF, cache_trunk)
+        dfeat, g = self.inp.backward(params, dh, cache_inp, need_dx=need_dx)
         grads.update(g)
         if self.inp_emb is not None:
-            _, g = self.inp_emb.backward(params, dh, c_in_emb, need_dx=False)
+            _, g = self.inp_emb.backward(params, dh, cache_inp_emb, need_dx=False)
             grads.update(g)
         if not need_dx:
             return None, grads
         dx = dfeat[:, :d]
         if self.fourier:
             k2 = 2 * self.cfg.input_fourier
-            dx = dx + self.fourier.backward(params, dfeat[:, d:d + k2], c_four)[0]
+            dx = dx + self.fourier.backward(params, dfeat[:, d:d + k2], cache_four)[0]
         return dx, grads  # gradient w.r.t. c_noise is never needed and not computed
 
 
 class RandomFeatureNet:
-    """F = phi(z W / sqrt(I)) @ A / sqrt(p), z = [x, e(c_noise)] (Bonnaire et al. 2025, eq. for s_A)."""
+    """F = phi(z W / sqrt(I)) @ A / sqrt(p), z = [x, e(c_noise)] (Bonnaire et al. 2025, eq. for
+    s_A; W and A stored transposed, see the module docstring)."""
 
-    def __init__(self, cfg: RFConfig):
-        self.cfg = cfg
+    def __init__(self, cfg: RFConfig, d: int):
+        self.cfg, self.d = cfg, int(d)
         self.emb = SinusoidalEmbedding("emb", cfg.emb_dim) if cfg.emb_dim else None
-        self.d_in = cfg.d + cfg.emb_dim
+        self.d_in = self.d + cfg.emb_dim
         self.first = Linear("W", self.d_in, cfg.p, bias=False, init="normal",
-                            trainable=cfg.train_first)
+                            trainable=cfg.train_first)  # (I, p)
         self.act = make_activation(cfg.activation)
-        self.readout = Linear("A", cfg.p, cfg.d, bias=False, init="zero")
+        self.readout = Linear("A", cfg.p, self.d, bias=False, init="zero")  # (p, d)
         self.trainable = self.first.trainable + self.readout.trainable
 
     def init(self, rng, dtype=np.float32) -> dict:
@@ -154,37 +186,42 @@ class RandomFeatureNet:
         if self.emb:
             e, _ = self.emb.forward(params, c_noise)
             z = xp.concatenate([x, e], axis=1)  # (B, I)
-        pre, c_first = self.first.forward(params, z)  # (B, p)
+        pre, cache_first = self.first.forward(params, z)  # (B, p)
         pre *= 1.0 / math.sqrt(self.d_in)
-        phi, c_act = self.act.forward(params, pre)  # (B, p)
-        F, c_read = self.readout.forward(params, phi)  # (B, d)
+        phi, cache_act = self.act.forward(params, pre)  # (B, p)
+        F, cache_read = self.readout.forward(params, phi)  # (B, d)
         F *= 1.0 / math.sqrt(self.cfg.p)
-        return F, (c_first, c_act, c_read)
+        return F, (cache_first, cache_act, cache_read)
 
     def backward(self, params, dF, cache, need_dx: bool = True):
-        c_first, c_act, c_read = cache
-        dphi, grads = self.readout.backward(params, dF * (1.0 / math.sqrt(self.cfg.p)), c_read,
-                                            need_dx=need_dx or self.cfg.train_first)
+        cache_first, cache_act, cache_read = cache
+        dphi, grads = self.readout.backward(params, dF * (1.0 / math.sqrt(self.cfg.p)),
+                                            cache_read, need_dx=need_dx or self.cfg.train_first)
         if not (need_dx or self.cfg.train_first):
             return None, grads
-        dpre, _ = self.act.backward(params, dphi, c_act)
-        dz, g = self.first.backward(params, dpre * (1.0 / math.sqrt(self.d_in)), c_first,
+        dpre, _ = self.act.backward(params, dphi, cache_act)
+        dz, g = self.first.backward(params, dpre * (1.0 / math.sqrt(self.d_in)), cache_first,
                                     need_dx=need_dx)
         grads.update(g)
-        return (dz[:, :self.cfg.d] if need_dx else None), grads
+        return (dz[:, :self.d] if need_dx else None), grads
 
 
 NETWORKS = {"mlp": (MLPConfig, MLP), "rf": (RFConfig, RandomFeatureNet)}
 
 
-def build_network(kind: str, **options):
-    """Network from its kind ('mlp' or 'rf') and config fields; the inverse of `network_spec`."""
+def make_network(cfg, d: int):
+    """The network of a config (MLPConfig or RFConfig) for data of dimension d."""
+    return NETWORKS[cfg.kind][1](cfg, d)
+
+
+def build_network(kind: str, d: int, **options):
+    """Network from its kind ('mlp' or 'rf'), d and config fields; the inverse of
+    `network_spec`."""
     if kind not in NETWORKS:
-        raise ValueError(f"unknown network kind {kind!r}; use one of {sorted(NETWORKS)}")
-    cfg_cls, net_cls = NETWORKS[kind]
-    return net_cls(cfg_cls(**options))
+        raise CdliteError(f"unknown network kind {kind!r}; use one of {sorted(NETWORKS)}")
+    return make_network(NETWORKS[kind][0](**options), d)
 
 
 def network_spec(net) -> dict:
     """JSON-able description of a network, enough to rebuild it with `build_network(**spec)`."""
-    return {"kind": net.cfg.kind, **asdict(net.cfg)}
+    return {"kind": net.cfg.kind, "d": net.d, **asdict(net.cfg)}
