@@ -14,8 +14,10 @@ import platform
 import tempfile
 import time
 
-from cdlite.experiments.pipeline import run_recipe
+from dataclasses import replace
+
 from cdlite.experiments.recipes import get_recipe
+from cdlite.experiments.runner import run_recipe
 
 
 def main():
@@ -27,14 +29,14 @@ def main():
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        recipe = get_recipe(args.recipe)
         t = time.perf_counter()
-        run_recipe(get_recipe(args.recipe, quick_variant=True), f"{tmp}/quick", quiet=True)
+        run_recipe(recipe, recipe.quick(recipe.defaults), f"{tmp}/quick", progress=False)
         print(f"--quick: {time.perf_counter() - t:.1f} s wall")
-        cfg = get_recipe(args.recipe)
         for seed in range(args.seeds):
-            from dataclasses import replace
             t = time.perf_counter()
-            m = run_recipe(replace(cfg, seed=seed), f"{tmp}/s{seed}", quiet=True)
+            m = run_recipe(recipe, replace(recipe.defaults, seed=seed), f"{tmp}/s{seed}",
+                           progress=False)
             rows.append((seed, time.perf_counter() - t, m))
     q = "loglik" if "loglik" in rows[0][2]["teacher"]["quality"] else "energy_distance"
     print(f"\n{'seed':>4} {'wall s':>7} {'teacher':>8} {'Euler1':>7} {'student':>8} {'2-step':>7} "
@@ -42,7 +44,8 @@ def main():
     for seed, wall, m in rows:
         t, s = m["teacher"], m["student"]
         ref = m["reference"]["fresh_true"]
-        print(f"{seed:>4} {wall:>7.1f} {t['mem_frac']:>8.3f} {m['teacher_fewstep']['mem_frac']:>7.3f}"
+        print(f"{seed:>4} {wall:>7.1f} {t['mem_frac']:>8.3f}"
+              f" {m['teacher_fewstep']['mem_frac']:>7.3f}"
               f" {s['mem_frac']:>8.3f} {m['student_2step']['mem_frac']:>7.3f}"
               f" {ref['mem_frac']:>7.3f} {s['mem_frac'] / max(t['mem_frac'], 1e-9):>10.2f}"
               f"  {t['quality'][q]:.3f} / {s['quality'][q]:.3f} / {ref['quality'].get(q, 0):.3f}"

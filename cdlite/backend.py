@@ -63,7 +63,8 @@ def get_xp(device: str | None = None):
         return _cupy_or_none() if gpu_available() else np
     cupy = _cupy_or_none()
     if cupy is None:
-        raise BackendError(f"device 'gpu' was requested but CuPy is not installed: {GPU_INSTALL_HINT}")
+        raise BackendError("device 'gpu' was requested but CuPy is not installed: "
+                           + GPU_INSTALL_HINT)
     if not gpu_available():
         raise BackendError("device 'gpu' was requested but CuPy sees no usable CUDA device; "
                            "check `nvidia-smi`, or run with --device cpu")

@@ -57,11 +57,9 @@ def list_cmd():
       cdlite list
       cdlite run two-moons --dry-run      the full config of one of them
     """
-    from cdlite.experiments.recipes import RECIPES, THEORY_RECIPES
-    for name, cfg in RECIPES.items():
-        click.echo(f"{name:<15} {cfg.description}")
-    for name, text in THEORY_RECIPES.items():
-        click.echo(f"{name:<15} {text}")
+    from cdlite.experiments.recipes import RECIPES
+    for name, recipe in RECIPES.items():
+        click.echo(f"{name:<15} {recipe.description}")
 
 
 @main.command()
@@ -83,7 +81,7 @@ def list_cmd():
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="TOML file with config overrides (same sections as config.toml).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and stop.")
-@click.option("--force", is_flag=True, help="Reuse --out even if it holds an earlier run.")
+@click.option("--force", is_flag=True, help="Move an earlier run in --out aside and start over.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @friendly_errors
 def run(recipe, quick, seed, seeds, out, device, sets, config_file, dry_run, force, quiet):
@@ -97,70 +95,52 @@ def run(recipe, quick, seed, seeds, out, device, sets, config_file, dry_run, for
       cdlite run digits --set data.n_train=64 --set teacher.steps=20000
       cdlite run rf-theory
     """
-    from cdlite.experiments.commands import default_out, prepare_out, resolve_config
-    from cdlite.experiments.config import to_toml
-    from cdlite.experiments.recipes import THEORY_RECIPES
-    theory = recipe in THEORY_RECIPES
-    if theory and seeds:
-        raise CdliteError("rf-theory is deterministic given its seed and runs one seed; drop "
-                          "--seeds (use --seed N for another draw of W and the data)")
-    cfg = resolve_config(recipe, quick, config_file, sets, seed, device)
+    from cdlite.experiments import runner
+    from cdlite.experiments.recipes import get_recipe
+    rec = get_recipe(recipe)
+    cfg = runner.resolve_config(rec, quick, config_file, sets, seed, device)
     if dry_run:
-        if theory:
-            from cdlite.theory.recipe import config_toml
-            click.echo(config_toml(*cfg), nl=False)
-        else:
-            click.echo(to_toml(cfg), nl=False)
+        click.echo(runner.config_toml(rec, cfg), nl=False)
         return
-    out = prepare_out(out or default_out(recipe, quick), force)
+    target = out or (lambda: runner.default_out(rec.name, quick))
     log = (lambda *a: None) if quiet else (lambda msg: click.echo(msg, err=True))
     try:
-        if theory:
-            from cdlite.experiments.report import theory_table
-            from cdlite.theory.recipe import run_rf_theory
-            cfg, s = cfg
-            click.echo(theory_table(run_rf_theory(cfg, out, seed=s, log=log)))
-        elif seeds:
-            from cdlite.experiments.pipeline import run_seeds
-            from cdlite.experiments.report import seed_table
-            summary = run_seeds(cfg, range(cfg.seed, cfg.seed + seeds), out, quiet, log)
-            click.echo(seed_table(summary))
+        if seeds:
+            summary = runner.run_seeds(rec, cfg, range(cfg.seed, cfg.seed + seeds), target, log,
+                                       force, False if quiet else None)
+            click.echo(rec.seed_table(summary))
         else:
-            from cdlite.experiments.pipeline import run_recipe
-            from cdlite.experiments.report import text_table, verdict
-            m = run_recipe(cfg, out, quiet, log)
-            click.echo(text_table(m))
-            click.echo("\n" + verdict(m))
+            click.echo(rec.table(runner.run_recipe(rec, cfg, target, log, force,
+                                                   False if quiet else None)))
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted: partial run folder written to {out}", err=True)
+        click.echo("\ninterrupted: the run folder holds what finished, marked partial",
+                   err=True)
         sys.exit(130)
-    click.echo(f"\nrun folder: {out}  (read {out / 'report.md'} first)")
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @friendly_errors
 def show(run_dir):
-    """Print the summary table of a run folder again.
+    """Print the summary of a run folder again, with its state.
 
     \b
     Example:
       cdlite show runs/toy-gaussians
     """
-    from cdlite.experiments.report import seed_table, text_table, verdict
-    from cdlite.experiments.runfolder import read_metrics
+    from cdlite.experiments.recipes import get_recipe
+    from cdlite.experiments.runfolder import describe_state, read_json, read_metrics
     if (run_dir / "summary.json").is_file():
-        click.echo(seed_table(json.loads((run_dir / "summary.json").read_text())))
+        summary = read_json(run_dir / "summary.json", "summary over seeds")
+        click.echo(get_recipe(summary.get("recipe", "")).seed_table(summary))
         return
     m = read_metrics(run_dir)
-    if m.get("recipe") == "rf-theory":
-        from cdlite.experiments.report import theory_table
-        click.echo(theory_table(m))
-        return
-    if m.get("status") != "complete":
-        click.echo(f"(partial run: interrupted during {m.get('interrupted_in')!r})")
-    click.echo(text_table(m))
-    click.echo("\n" + verdict(m))
+    state, line = describe_state(run_dir)
+    if state != "complete":
+        hint = (f"; continue it with `cdlite run --resume {run_dir}`"
+                if state in ("partial", "killed", "failed") else "")
+        click.echo(f"({line}{hint})")
+    click.echo(get_recipe(m.get("recipe", "")).table(m))
 
 
 @main.command()
@@ -216,7 +196,8 @@ def evaluate(samples, train, test, key, threshold, as_json):
 
     \b
     Examples:
-      cdlite evaluate runs/toy-gaussians/samples.npz --key student --train runs/toy-gaussians/samples.npz
+      cdlite evaluate runs/toy-gaussians/samples.npz --key student \\
+          --train runs/toy-gaussians/samples.npz
       cdlite evaluate my_samples.npy --train train.npy --test test.npy --json
     """
     from cdlite.experiments.commands import evaluate_files

@@ -53,9 +53,10 @@ for ax, (name, D) in zip(axes, denoisers.items()):
 
     # A few whole ODE trajectories, recorded by the sampler's callback at every step.
     start = 20.0 * make_rng(3).standard_normal((12, ds.d)).astype(np.float32)
-    path = []
-    end, _ = sample_heun(D, start, sigmas, callback=lambda i, xi, s, Di: path.append(xi))
-    path = np.stack(path + [end])  # (steps + 1, 12, d): the states from sigma_max down to 0
+    states = []  # one list per panel: the callback appends to this one
+    end, _ = sample_heun(D, start, sigmas, callback=lambda i, xi, s, Di, states=states:
+                         states.append(xi))
+    path = np.stack(states + [end])  # (steps + 1, 12, d): the states from sigma_max down to 0
     ax.plot(path[:, :, 0], path[:, :, 1], color="0.6", lw=0.8)
     ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.3, color="tab:blue", label="samples")
     ax.scatter(ds.train[:, 0], ds.train[:, 1], s=60, facecolors="none", edgecolors="k",

@@ -49,11 +49,11 @@ print(f"grid t_1..t_N (N = {N}): {np.array2string(grid, precision=3)}\n")
 
 rng = make_rng(1)
 x = ds.train[randint(rng, 0, ds.n, B)]  # line 3: a batch of training points, (B, d)
-idx = randint(rng, 0, N - 1, B)  # line 4: n ~ U{1..N-1}, here 0-based, so t_n = grid[idx]
+idx = randint(rng, 0, N - 1, B)  # line 3: n ~ U{1..N-1}, here 0-based, so t_n = grid[idx]
 t_n, t_next = grid[idx][:, None], grid[idx + 1][:, None]  # (B, 1) columns broadcast over d
-z = randn(rng, x.shape)  # line 4: z ~ N(0, I)
-x_next = x + t_next * z  # line 5: the noisy point, on the forward process at level t_{n+1}
-# Line 6: one Heun step of the teacher's probability-flow ODE from t_{n+1} to t_n. This is all
+z = randn(rng, x.shape)  # (line 4 draws x_{t_{n+1}} ~ N(x, t_{n+1}^2 I) as x + t_{n+1} z)
+x_next = x + t_next * z  # line 4: the noisy point, on the forward process at level t_{n+1}
+# Line 5: one Heun step of the teacher's probability-flow ODE from t_{n+1} to t_n. This is all
 # CD takes from the teacher: where the trajectory through x_{n+1} is one grid step lower.
 x_hat = teacher_ode_step(teacher, x_next, t_next, t_n, solver="heun")
 f, cache = student.forward(params, x_next, t_next[:, 0])  # f_theta(x_{n+1}, t_{n+1})
@@ -66,21 +66,21 @@ for name, a in [("x", x), ("n (0-based index)", idx), ("t_n", t_n), ("t_{n+1}", 
     print(f"{name:<28} {str(a.shape):<9} {rows} ...")
 # The output layer starts at zero, so for now f(x, t) = c_skip'(t) x, a shrunken copy of x.
 
-# Line 7: the squared L2 distance, averaged over batch and coordinates. Its gradient flows only
+# Line 6: the squared L2 distance, averaged over batch and coordinates. Its gradient flows only
 # through f: the target is a fixed regression label (stop-gradient), as in Algorithm 2.
 loss, df = distance(f, f_target, "l2")
 grads = student.backward(params, df, cache)
 print(f"\nloss d(f, f_target) = {loss:.5f};  df {df.shape};  {len(grads)} gradient arrays, "
       f"e.g. dW of the output layer {grads['out.W'].shape}")
 
-# The library does lines 3-7 in one call; the same seed gives the same draws and the same loss.
+# The library does lines 3-6 in one call; the same seed gives the same draws and the same loss.
 rng = make_rng(1)
 x_lib = ds.train[randint(rng, 0, ds.n, B)]
 loss_lib, _ = cd_loss(student, params, target, teacher, x_lib, grid, rng)
 print(f"cdlite.distill.cd_loss on the same draws: {loss_lib:.5f}  (equal: {loss == loss_lib})")
 
-Adam(lr=2e-4).step(params, grads)  # line 8: theta <- theta - eta * (Adam direction)
-ema_update(target, params, mu)  # line 9: theta_minus <- mu theta_minus + (1 - mu) theta
+Adam(lr=2e-4).step(params, grads)  # line 7: theta <- theta - eta * (Adam direction)
+ema_update(target, params, mu)  # line 8: theta_minus <- mu theta_minus + (1 - mu) theta
 loss_after = distance(student.forward(params, x_next, t_next[:, 0])[0],
                       student.forward(target, x_hat, t_n[:, 0])[0])[0]
 print(f"after one Adam step and the EMA update (mu = {mu}), same draws: loss {loss_after:.5f}")

@@ -108,7 +108,8 @@ def test_empirical_optimum_is_stable_and_blocking_is_exact():
 
 
 def _gaussian_1d_flow(N, sampler):
-    """ODE of N(0, s^2) data: D = y s^2/(s^2+sigma^2), exact x(sigma) = x0 sqrt((s^2+sigma^2)/(s^2+sigma0^2))."""
+    """ODE of N(0, s^2) data: D = y s^2/(s^2+sigma^2),
+    exact x(sigma) = x0 sqrt((s^2+sigma^2)/(s^2+sigma0^2))."""
     s = 1.0
     den = lambda y, sigma: y * s ** 2 / (s ** 2 + sigma ** 2)  # noqa: E731
     grid = np.linspace(10.0, 0.5, N + 1)  # ends above 0, so every Heun step is corrected

@@ -14,7 +14,8 @@ S, SIGMA_MAX = 2.0, 20.0  # 1-D data N(0, S^2)
 
 
 def exact_gaussian_denoiser(y, sigma):
-    """E[x | y] for x ~ N(0, S^2): the probability-flow map is linear, x_0 = x_sigma S / sqrt(S^2 + sigma^2)."""
+    """E[x | y] for x ~ N(0, S^2): the probability-flow map is linear,
+    x_0 = x_sigma S / sqrt(S^2 + sigma^2)."""
     return y * S ** 2 / (S ** 2 + np.asarray(sigma).reshape(-1, 1) ** 2)
 
 

@@ -61,8 +61,9 @@ def test_quick_pipeline_on_the_gpu(tmp_path):
     from dataclasses import replace
 
     from cdlite.experiments import get_recipe, run_recipe
-    cfg = get_recipe("toy-gaussians", quick_variant=True)
-    cpu = run_recipe(cfg, tmp_path / "cpu", quiet=True)
-    gpu = run_recipe(replace(cfg, device="gpu"), tmp_path / "gpu", quiet=True)
+    recipe = get_recipe("toy-gaussians")
+    cfg = recipe.quick(recipe.defaults)
+    cpu = run_recipe(recipe, cfg, tmp_path / "cpu", progress=False)
+    gpu = run_recipe(recipe, replace(cfg, device="gpu"), tmp_path / "gpu", progress=False)
     for row in ("teacher", "student"):
         assert abs(cpu[row]["mem_frac"] - gpu[row]["mem_frac"]) < 0.1, row

@@ -136,7 +136,8 @@ def _u_statistics(x, y, kernel):
     from scipy.spatial.distance import cdist
     kxx, kyy, kxy = kernel(cdist(x, x)), kernel(cdist(y, y)), kernel(cdist(x, y))
     m, n = len(x), len(y)
-    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)), (kyy.sum() - np.trace(kyy)) / (n * (n - 1)),
+    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)),
+            (kyy.sum() - np.trace(kyy)) / (n * (n - 1)),
             kxy.mean())
 
 

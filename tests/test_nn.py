@@ -58,7 +58,8 @@ def test_layernorm_and_residual_gradients(B, I, O):
                  perturb=True)
 
 
-@pytest.mark.parametrize("emb", [SinusoidalEmbedding("e", 8), FourierEmbedding("e", 6, 1.5, d_in=3)])
+@pytest.mark.parametrize("emb", [SinusoidalEmbedding("e", 8),
+                                 FourierEmbedding("e", 6, 1.5, d_in=3)])
 def test_embedding_gradients(emb):
     rng = np.random.default_rng(11)
     x = rng.standard_normal((5, emb.d_in)) * 0.5

@@ -1,7 +1,9 @@
 """Datasets as the rest of cdlite sees them: a training set, a held-out set, and the data scale.
 
-`make_dataset(name, n_train, ...)` is the one entry point. Whatever the source, the model's data
-space is flat float32 vectors (n, d); images are flattened row by row and `to_images` undoes it.
+Each dataset is a config class (`DATASETS[name]`: its options, declared once, checked once) whose
+`build(seed)` makes the Dataset; `make_dataset(name, n_train, ...)` is the short way to call it.
+Whatever the source, the model's data space is flat float32 vectors (n, d); images are flattened
+row by row and `to_images` undoes it.
 
 - Toy data ("gaussians" and the 2-D shapes) comes from a generator: the training set and the
   test set are independent fresh draws, and `sample_true(m, rng)` gives more.
@@ -16,12 +18,15 @@ space is flat float32 vectors (n, d); images are flattened row by row and `to_im
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Literal, Union
 
 import numpy as np
 
 from ..backend import make_rng
+from ..config import Config, at_least, positive
 from ..errors import CdliteError
 from .gaussians import GaussianMixture, circle_mixture
 from .images import filter_classes, load_array, load_digits, load_idx_images
@@ -29,19 +34,6 @@ from .shapes import SHAPES
 
 DEFAULT_N_TEST = 10_000  # held-out size when not given (capped by what an image pool has left)
 IMAGE_SIGMA_DATA = 0.5  # EDM's sigma_data for images scaled to [-1, 1]
-
-OPTIONS = {  # name -> the keyword options make_dataset accepts for it
-    "gaussians": ("K", "d", "radius", "std", "mixture"),
-    "two-moons": ("noise",),
-    "rings": ("n_rings", "noise"),
-    "swiss-roll": ("noise",),
-    "checkerboard": ("n_cells", "noise"),
-    "digits": ("classes",),
-    "mnist": ("path", "labels_path", "downsample", "classes"),
-    "fashion-mnist": ("path", "labels_path", "downsample", "classes"),
-    "array": ("path", "key", "pixel_range", "sigma_data"),
-}
-DATASETS = tuple(OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -88,72 +80,198 @@ class Dataset:
         return x.reshape(x.shape[0], *self.image_shape)
 
 
-# --- the entry point ------------------------------------------------------------------------------
+# --- the datasets and their options: one config class each --------------------------------------
+
+@dataclass(frozen=True)
+class DataConfig(Config):
+    """What every dataset has: a name, n_train training points and n_test held-out points."""
+    name: str = ""                # each dataset's tag (data.name in a run config)
+    n_train: int = 16             # n, the training-set size (small: memorization needs it)
+    n_test: int = 2000            # held-out points (fresh true samples for toy data); 0 = all
+    #                               that an image pool has left, at most 10,000
+
+    def check(self):
+        yield from at_least(self, 2, "n_train")
+        yield from at_least(self, 0, "n_test")
+
+    def build(self, seed: int) -> Dataset:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Gaussians(DataConfig):
+    """K isotropic Gaussians with means on a circle, with exact density, score and denoiser."""
+    name: Literal["gaussians"] = "gaussians"
+    K: int = 8                    # number of components
+    d: int = 2                    # data dimension (the circle lies in the first two)
+    radius: float = 2.0           # radius of the circle of means
+    std: float = 0.3              # standard deviation of each component
+
+    def check(self):
+        yield from super().check()
+        yield from at_least(self, 1, "K", "d")
+        yield from positive(self, "radius", "std")
+
+    def build(self, seed: int, mixture=None) -> Dataset:
+        mixture = mixture or circle_mixture(K=self.K, radius=self.radius, std=self.std, d=self.d)
+        return _from_generator(self, mixture.sample, seed, sigma_data=mixture.data_std(),
+                               mixture=mixture)
+
+
+@dataclass(frozen=True)
+class Shape2D(DataConfig):
+    """A 2-D shape of cdlite.data.shapes, drawn fresh for train and test."""
+    noise: float = 0.05           # std of the Gaussian jitter of every coordinate
+
+    def check(self):
+        yield from super().check()
+        yield from at_least(self, 0, "noise")
+
+    def build(self, seed: int) -> Dataset:
+        options = {f.name: getattr(self, f.name) for f in fields(self)
+                   if f.name not in ("name", "n_train", "n_test")}
+
+        def sample(m, rng):
+            return SHAPES[self.name](m, rng, **options)
+
+        # The scale of the distribution itself, not of this (maybe tiny) training set: a fixed
+        # Monte Carlo estimate, the same for every seed and n_train.
+        sigma_data = _rms_std(sample(100_000, make_rng(12345)))
+        return _from_generator(self, sample, seed, sigma_data=sigma_data)
+
+
+@dataclass(frozen=True)
+class TwoMoons(Shape2D):
+    name: Literal["two-moons"] = "two-moons"
+
+
+@dataclass(frozen=True)
+class Rings(Shape2D):
+    name: Literal["rings"] = "rings"
+    n_rings: int = 3              # concentric rings
+
+
+@dataclass(frozen=True)
+class SwissRoll(Shape2D):
+    name: Literal["swiss-roll"] = "swiss-roll"
+
+
+@dataclass(frozen=True)
+class Checkerboard(Shape2D):
+    name: Literal["checkerboard"] = "checkerboard"
+    n_cells: int = 4              # cells per side
+
+
+@dataclass(frozen=True)
+class Digits(DataConfig):
+    """The 8x8 digits shipped with cdlite (1,797 images), pixels mapped to [-1, 1]."""
+    name: Literal["digits"] = "digits"
+    n_test: int = 500
+    classes: tuple[int, ...] = ()  # keep only these labels (empty = all)
+
+    def build(self, seed: int) -> Dataset:
+        images, labels = load_digits()
+        images, labels = filter_classes(images, labels, self.classes or None, source="digits")
+        scaling = "pixel p in 0..16 -> p / 8 - 1 in [-1, 1]"
+        return _from_pool(self, images, labels, seed, scaling, pixel_range=(0, 16))
+
+
+@dataclass(frozen=True)
+class MNIST(DataConfig):
+    """MNIST-format IDX files from disk (nothing is downloaded), pixels mapped to [-1, 1]."""
+    name: Literal["mnist"] = "mnist"
+    path: str = ""                # the IDX images file, e.g. train-images-idx3-ubyte.gz
+    labels_path: str = ""         # the IDX labels file (needed for classes)
+    downsample: int = 1           # average-pool factor (2: 28x28 -> 14x14)
+    classes: tuple[int, ...] = ()  # keep only these labels (empty = all)
+
+    def check(self):
+        yield from super().check()
+        yield from at_least(self, 1, "downsample")
+        if not self.path:
+            yield (f"path='' (dataset {self.name!r} needs path=... to an IDX images file, e.g. "
+                   "train-images-idx3-ubyte.gz, and labels_path=... for classes)")
+
+    def build(self, seed: int) -> Dataset:
+        images, labels = load_idx_images(self.path, self.labels_path or None,
+                                         downsample=self.downsample,
+                                         classes=self.classes or None)
+        scaling = "pixel p in 0..255 -> p / 127.5 - 1 in [-1, 1]"
+        return _from_pool(self, images, labels, seed, scaling, pixel_range=(0, 255))
+
+
+@dataclass(frozen=True)
+class FashionMNIST(MNIST):
+    name: Literal["fashion-mnist"] = "fashion-mnist"
+
+
+@dataclass(frozen=True)
+class ArrayFile(DataConfig):
+    """Your own .npy/.npz of (n, d) vectors or (n, h, w) images, used as they are unless
+    pixel_range asks for the [-1, 1] mapping of images."""
+    name: Literal["array"] = "array"
+    path: str = ""                # the .npy or .npz file
+    key: str = ""                 # which array of an .npz (may be left out if it holds one)
+    pixel_range: tuple[float, ...] = ()  # (low, high) of the pixels, mapped to [-1, 1]
+    sigma_data: float = 0.0       # the data scale (0 = measured on the training set)
+
+    def check(self):
+        yield from super().check()
+        yield from at_least(self, 0, "sigma_data")
+        if not self.path:
+            yield "path='' (dataset 'array' needs path=... to a .npy or .npz file)"
+        if self.pixel_range and len(self.pixel_range) != 2:
+            yield f"pixel_range={list(self.pixel_range)} (give (low, high), or () for none)"
+
+    def build(self, seed: int) -> Dataset:
+        data = load_array(self.path, self.key or None)
+        return _from_pool(self, data, None, seed, None, pixel_range=self.pixel_range or None,
+                          sigma_data=self.sigma_data or None)
+
+
+DATASETS = {cls.name: cls for cls in (Gaussians, TwoMoons, Rings, SwissRoll, Checkerboard,
+                                      Digits, MNIST, FashionMNIST, ArrayFile)}
+AnyData = Union[tuple(DATASETS.values())]  # the `data` section of a run config
+
 
 def make_dataset(name: str, n_train: int, n_test: int | None = None, seed: int = 0,
                  **options) -> Dataset:
     """Build dataset `name` with n_train training points and n_test held-out points.
 
-    Names and their options are listed in OPTIONS; n_test defaults to 10,000 (capped by what is
-    left of an image pool). The same name, sizes, seed and options always give the same arrays.
+    The options are the fields of its config class (DATASETS[name]); n_test defaults to 10,000
+    (capped by what is left of an image pool). `mixture=` (gaussians) replaces the circle by any
+    GaussianMixture. The same name, sizes, seed and options always give the same arrays.
     """
     key = str(name).strip().lower().replace("_", "-")
-    if key not in OPTIONS:
+    if key not in DATASETS:
         raise CdliteError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    unknown = sorted(set(options) - set(OPTIONS[key]))
+    cls = DATASETS[key]
+    mixture = options.pop("mixture", None) if key == "gaussians" else None
+    allowed = [f.name for f in fields(cls) if f.name not in ("name", "n_train", "n_test")]
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise CdliteError(f"dataset {key!r} does not take option(s) {unknown}; its options are "
-                          f"{list(OPTIONS[key]) or 'none'}")
-    if int(n_train) != n_train or n_train < 2:
+                          f"{allowed or 'none'}")
+    if isinstance(n_train, bool) or int(n_train) != n_train or n_train < 2:
         raise CdliteError(f"n_train must be an integer >= 2, got {n_train}")
-    if n_test is not None and (int(n_test) != n_test or n_test < 1):
+    if n_test is not None and (isinstance(n_test, bool) or int(n_test) != n_test or n_test < 1):
         raise CdliteError(f"n_test must be an integer >= 1, got {n_test}")
-    n_train, n_test = int(n_train), None if n_test is None else int(n_test)
-    info = {"name": key, "seed": seed, "options": {k: _plain(v) for k, v in options.items()}}
-
-    if key == "gaussians":
-        mixture = options.get("mixture")
-        if mixture is None:
-            mixture = circle_mixture(K=options.get("K", 8), radius=options.get("radius", 2.0),
-                                     std=options.get("std", 0.3), d=options.get("d", 2))
-        return _from_generator(key, mixture.sample, n_train, n_test, seed, info,
-                               sigma_data=mixture.data_std(), mixture=mixture)
-    if key in SHAPES:
-        def sample(m, rng):
-            return SHAPES[key](m, rng, **options)
-
-        # The scale of the distribution itself, not of this (maybe tiny) training set: a fixed
-        # Monte Carlo estimate, the same for every seed and n_train.
-        sigma_data = _rms_std(sample(100_000, make_rng(12345)))
-        return _from_generator(key, sample, n_train, n_test, seed, info, sigma_data=sigma_data)
-
-    if key == "digits":
-        images, labels = load_digits()
-        images, labels = filter_classes(images, labels, options.get("classes"), source="digits")
-        info["scaling"] = "pixel p in 0..16 -> p / 8 - 1 in [-1, 1]"
-        return _from_pool(key, images, labels, n_train, n_test, seed, info, pixel_range=(0, 16))
-    if key in ("mnist", "fashion-mnist"):
-        if options.get("path") is None:
-            raise CdliteError(f"dataset {key!r} needs path=... to an IDX images file (e.g. "
-                              f"train-images-idx3-ubyte.gz), and labels_path=... for classes")
-        images, labels = load_idx_images(options["path"], options.get("labels_path"),
-                                         downsample=options.get("downsample", 1),
-                                         classes=options.get("classes"))
-        info["scaling"] = "pixel p in 0..255 -> p / 127.5 - 1 in [-1, 1]"
-        return _from_pool(key, images, labels, n_train, n_test, seed, info, pixel_range=(0, 255))
-    # key == "array"
-    if options.get("path") is None:
-        raise CdliteError("dataset 'array' needs path=... to a .npy or .npz file")
-    data = load_array(options["path"], options.get("key"))
-    return _from_pool(key, data, None, n_train, n_test, seed, info,
-                      pixel_range=options.get("pixel_range"), sigma_data=options.get("sigma_data"))
+    plain = {k: (os.fspath(v) if hasattr(v, "__fspath__") else
+                 tuple(v) if isinstance(v, list) else v) for k, v in options.items()}
+    cfg = cls(n_train=int(n_train), n_test=0 if n_test is None else int(n_test), **plain)
+    return cfg.build(seed, mixture=mixture) if mixture is not None else cfg.build(seed)
 
 
 # --- builders -------------------------------------------------------------------------------------
 
-def _from_generator(name, sample, n_train, n_test, seed, info, sigma_data, mixture=None):
+def _info(cfg: DataConfig, seed: int) -> dict:
+    """How the dataset was made: its config and seed (plain values, for metrics.json)."""
+    return {"seed": seed, **{f.name: getattr(cfg, f.name) for f in fields(cfg)}}
+
+
+def _from_generator(cfg: DataConfig, sample, seed: int, sigma_data: float, mixture=None):
     """Train and test as independent draws: one seed, two child streams (numpy SeedSequence)."""
-    n_test = DEFAULT_N_TEST if n_test is None else n_test
+    n_train, n_test = cfg.n_train, cfg.n_test or DEFAULT_N_TEST
     rng_train, rng_test = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
 
     def sample_true(m, rng):
@@ -161,14 +279,16 @@ def _from_generator(name, sample, n_train, n_test, seed, info, sigma_data, mixtu
 
     train, test = sample_true(n_train, rng_train), sample_true(n_test, rng_test)
     for part, a in (("train", train), ("test", test)):
-        _check_finite(a, f"{name} {part} samples")
-    info.update(n_train=n_train, n_test=n_test, source="generator")
-    return Dataset(name, train, test, None, float(sigma_data), mixture, sample_true, info=info)
+        _check_finite(a, f"{cfg.name} {part} samples")
+    info = {**_info(cfg, seed), "n_test": n_test, "source": "generator"}
+    return Dataset(cfg.name, train, test, None, float(sigma_data), mixture, sample_true,
+                   info=info)
 
 
-def _from_pool(name, data, labels, n_train, n_test, seed, info, pixel_range=None,
+def _from_pool(cfg: DataConfig, data, labels, seed: int, scaling: str | None, pixel_range=None,
                sigma_data=None):
     """Split a fixed pool (N, d) or (N, h, w): train = perm[:n_train], test = perm[N - n_test:]."""
+    name, n_train = cfg.name, cfg.n_train
     if data.ndim not in (2, 3) or data.shape[0] == 0 or int(np.prod(data.shape[1:])) == 0:
         raise CdliteError(f"{name}: no data to use (array of shape {data.shape}); expected "
                           f"(n, d) vectors or (n, h, w) images with n >= 2")
@@ -178,7 +298,7 @@ def _from_pool(name, data, labels, n_train, n_test, seed, info, pixel_range=None
     if n_train >= N:
         raise CdliteError(f"{name}: n_train = {n_train} but only {N} points are available, and "
                           f"at least 1 must stay held out; use n_train <= {N - 1}")
-    n_test = min(DEFAULT_N_TEST, N - n_train) if n_test is None else n_test
+    n_test = cfg.n_test or min(DEFAULT_N_TEST, N - n_train)
     if n_train + n_test > N:
         raise CdliteError(f"{name}: n_train + n_test = {n_train + n_test} but only {N} points "
                           f"are available; lower n_test to at most {N - n_train}")
@@ -197,8 +317,10 @@ def _from_pool(name, data, labels, n_train, n_test, seed, info, pixel_range=None
         if not sigma_data > 0:
             raise CdliteError(f"{name}: the training points are all identical (std 0); "
                               f"pass sigma_data=... or use more varied data")
-    info.update(n_train=n_train, n_test=n_test, pool_size=N, source="pool",
-                sigma_data_measured=_rms_std(x[train_idx]))
+    info = {**_info(cfg, seed), "n_test": n_test, "pool_size": N, "source": "pool",
+            "sigma_data_measured": _rms_std(x[train_idx])}
+    if scaling:
+        info["scaling"] = scaling
     pick = (lambda idx: None) if labels is None else (lambda idx: labels[idx].astype(np.int64))
     return Dataset(name, x[train_idx], x[test_idx], image_shape, float(sigma_data),
                    train_labels=pick(train_idx), test_labels=pick(test_idx), info=info)
@@ -218,13 +340,3 @@ def _check_finite(a, what):
         raise CdliteError(f"{what}: {int(bad.sum())} value(s) are NaN or inf (first at index "
                           f"{first}); clean the data first")
 
-
-def _plain(v):
-    """Option values as JSON-friendly objects, for the record of how a dataset was made."""
-    if isinstance(v, (bool, int, float, str)) or v is None:
-        return v
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, (list, tuple)):
-        return [_plain(u) for u in v]
-    return str(v) if hasattr(v, "__fspath__") else repr(v)

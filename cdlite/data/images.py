@@ -50,7 +50,8 @@ def _read_bytes(path) -> bytes:
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError) as e:  # BadGzipFile is an OSError; a cut stream raises EOFError
-        raise CdliteError(f"{path!r}: corrupt or truncated gzip data ({e}); download it again")
+        raise CdliteError(f"{path!r}: corrupt or truncated gzip data ({e}); download it "
+                          "again") from None
 
 
 def read_idx(path) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import randn
+from ..errors import CdliteError
 
 
 def karras_sigmas(N: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0,
@@ -12,9 +13,10 @@ def karras_sigmas(N: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho
     """sigma_i = (sigma_max^(1/rho) + i/(N-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho,
     i = 0..N-1, then sigma_N = 0. Returns N + 1 decreasing values, ending at 0."""
     if N < 1:
-        raise ValueError(f"the grid needs N >= 1 steps, got {N}")
+        raise CdliteError(f"the grid needs N >= 1 steps, got N = {N}; pass a positive number")
     if not 0 < sigma_min < sigma_max:
-        raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
+        raise CdliteError(f"the grid needs 0 < sigma_min < sigma_max, got sigma_min = {sigma_min}, "
+                          f"sigma_max = {sigma_max}")
     if N == 1:
         s = np.array([sigma_max], np.float64)
     else:

@@ -15,11 +15,15 @@ teacher takes exactly one of them; there sigma is a (B, 1) column, one level per
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from ..backend import array_module, randn
+from ..config import Config, at_least, positive
 from ..errors import CdliteError
+from .grids import karras_sigmas
 
 
 def slope(denoiser, x, sigma):
@@ -78,7 +82,7 @@ def sample_edm_stochastic(denoiser, x, sigmas, rng, callback=None, S_churn: floa
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         gamma = min(S_churn / N, math.sqrt(2) - 1) if S_tmin <= s <= S_tmax else 0.0
         s_hat = s * (1 + gamma)
-        if gamma > 0:  # lines 5-6: churn, fresh noise raises the level from s to s_hat
+        if gamma > 0:  # lines 4-7: churn, fresh noise raises the level from s to s_hat
             eps = S_noise * randn(rng, x.shape, array_module(x), x.dtype)
             x = x + math.sqrt(s_hat ** 2 - s ** 2) * eps
         d, D = slope(denoiser, x, s_hat)
@@ -115,3 +119,36 @@ def generate(denoiser, m: int, d: int, sigmas, rng, sampler: str = "heun", xp=No
         x, nfe = run(denoiser, float(sigmas[0]) * z, sigmas, rng, **options)
         out.append(x)
     return xp.concatenate(out, axis=0), nfe
+
+
+@dataclass(frozen=True)
+class DiffusionConfig(Config):
+    """The teacher's noise range (EDM, VE convention) and the sampler that draws its samples."""
+    sigma_min: float = 0.002      # EDM defaults, but ...
+    sigma_max: float = 20.0       # ... ~10x the data scale is plenty for low-dimensional data
+    rho: float = 7.0              # curvature of the Karras grid
+    sigma_data: float = 0.0       # 0 = take it from the dataset
+    sampler: Literal[tuple(SAMPLERS)] = "heun"  # euler, heun (Alg. 1) or stochastic (Alg. 2)
+    steps: int = 18               # N steps on the Karras grid (Heun: NFE = 2N - 1)
+    S_churn: float = 30.0         # stochastic sampler only: EDM Algorithm 2's churn ...
+    S_noise: float = 1.0          # ... and the scale of its fresh noise
+
+    def check(self):
+        yield from positive(self, "sigma_min", "rho")
+        yield from at_least(self, 0, "sigma_data", "S_churn", "S_noise")
+        yield from at_least(self, 1, "steps")
+        if not self.sigma_max > self.sigma_min:
+            yield f"sigma_max={self.sigma_max} (must be above sigma_min={self.sigma_min})"
+
+    def grid(self, steps: int | None = None, xp=np):
+        """The Karras grid of `steps` (default self.steps) steps, ending at 0."""
+        return karras_sigmas(steps or self.steps, self.sigma_min, self.sigma_max, self.rho, xp)
+
+    def describe(self) -> str:
+        return f"{self.sampler}, {self.steps} steps"
+
+    def sample(self, denoiser, m: int, d: int, rng, xp=None):
+        """(x (m, d), nfe): the configured sampler on the configured grid."""
+        options = ({"S_churn": self.S_churn, "S_noise": self.S_noise}
+                   if self.sampler == "stochastic" else {})
+        return generate(denoiser, m, d, self.grid(), rng, sampler=self.sampler, xp=xp, **options)

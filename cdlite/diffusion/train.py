@@ -3,35 +3,32 @@ with an EMA of the weights and evaluation callbacks so memorization can be follo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..backend import array_module, randint
-from ..errors import CdliteError
+from ..config import Config, at_least, positive
 from ..nn.loop import check_loss, check_training_data, evaluation_ema
-from ..nn.optim import Adam, clip_grad_norm, ema_update, lr_schedule
+from ..nn.optim import DECAYS, Adam, clip_grad_norm, ema_update, lr_schedule
 from ..progress import progress
 from .loss import edm_loss
 
 
 @dataclass(frozen=True)
-class TeacherConfig:
+class TeacherConfig(Config):
     steps: int = 4000             # Adam steps
     batch: int = 256              # mini-batch, drawn with replacement from the n training points
     lr: float = 2e-3              # Adam learning rate
     warmup: int = 100             # linear learning-rate warm-up steps
-    lr_decay: str = "constant"    # "constant", "cosine" or "linear" after warm-up
+    lr_decay: Literal[DECAYS] = "constant"  # after warm-up: constant, cosine or linear decay
     grad_clip: float = 1.0        # clip the global gradient norm (0 = off)
     ema_half_life: float = 0.0    # EMA half-life in steps (0 = evaluate the raw weights)
     P_mean: float = -1.2          # ln(sigma) ~ N(P_mean, P_std^2) during training
     P_std: float = 1.2
     eval_every: int = 500         # call on_eval every this many steps (and at the end)
 
-    def __post_init__(self):
-        bad = [f"{k}={getattr(self, k)!r}" for k in ("steps", "batch", "lr", "eval_every", "P_std")
-               if not getattr(self, k) > 0]
-        if self.warmup < 0 or self.ema_half_life < 0 or self.grad_clip < 0:
-            bad.append("warmup, ema_half_life and grad_clip must be >= 0")
-        if bad:
-            raise CdliteError("invalid TeacherConfig: " + "; ".join(bad) + " (must be > 0)")
+    def check(self):
+        yield from positive(self, "steps", "batch", "lr", "eval_every", "P_std")
+        yield from at_least(self, 0, "warmup", "ema_half_life", "grad_clip")
 
 
 @dataclass

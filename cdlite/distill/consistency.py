@@ -1,7 +1,8 @@
 """The consistency function (Song, Dhariwal, Chen & Sutskever 2023, section 3 and appendix C):
 
     f(x, sigma) = c_skip'(sigma) x + c_out'(sigma) F(c_in(sigma) x, c_noise(sigma)),
-    c_skip' = sd^2 / ((sigma - sigma_min)^2 + sd^2),  c_out' = sd (sigma - sigma_min) / sqrt(sd^2 + sigma^2),
+    c_skip' = sd^2 / ((sigma - sigma_min)^2 + sd^2),
+    c_out'  = sd (sigma - sigma_min) / sqrt(sd^2 + sigma^2),
 
 with EDM's c_in and c_noise, so that a student can start from a teacher's weights. At
 sigma = sigma_min, c_skip' = 1 and c_out' = 0: f(x, sigma_min) = x exactly (the boundary condition),

@@ -10,45 +10,43 @@ Song et al. (2023). Four sets of weights, named so they are never confused:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from ..backend import array_module, randint
 from ..diffusion.grids import karras_sigmas
-from ..errors import CdliteError
+from ..config import Config, at_least, positive
 from ..nn.loop import check_loss, check_training_data, evaluation_ema
 from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_update
 from ..progress import progress
-from .losses import cd_loss, ct_grid_size, ct_loss
+from .losses import DISTANCES, SOLVERS, cd_loss, ct_grid_size, ct_loss
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(Config):
     steps: int = 2000             # student Adam steps
     batch: int = 256              # mini-batch from the training points
     lr: float = 2e-4              # Adam learning rate
     N: int = 18                   # grid size (CIFAR-10 setting of Song et al.)
     mu: float = 0.95              # target EMA rate theta_minus <- mu theta_minus + (1 - mu) theta
-    solver: str = "heun"          # teacher ODE step: "heun" or "euler" (CD only)
-    distance: str = "l2"          # "l2" or "pseudo-huber"
+    solver: Literal[SOLVERS] = "heun"  # teacher ODE step (CD only)
+    distance: Literal[DISTANCES] = "l2"  # squared L2 or pseudo-Huber
     huber_c: float = 0.0          # pseudo-Huber c (0 = 0.00054 sqrt(d), Song & Dhariwal 2023)
-    init: str = "teacher"         # student starts from the teacher's weights, or "scratch"
+    init: Literal["teacher", "scratch"] = "teacher"  # the student's initial weights
     ema_half_life: float = 0.0    # evaluation EMA half-life in steps (0 = evaluate the student)
     grad_clip: float = 1.0        # global gradient-norm clip (0 = off)
     ct_schedule: bool = False     # grow the grid from 2 to N points over training (CT, appendix
     #                               C); unlike Song et al., mu stays fixed rather than following N
     eval_every: int = 500         # call on_eval every this many steps (and at the end)
 
-    def __post_init__(self):
-        bad = [f"{k}={getattr(self, k)!r} (must be > 0)" for k in ("steps", "batch", "lr",
-                                                                     "eval_every")
-               if not getattr(self, k) > 0]
+    def check(self):
+        yield from positive(self, "steps", "batch", "lr", "eval_every")
+        yield from at_least(self, 0, "huber_c", "ema_half_life", "grad_clip")
         if self.N < 2:
-            bad.append(f"N={self.N} (the grid needs at least 2 levels)")
+            yield f"N={self.N} (the grid needs at least 2 levels)"
         if not 0.0 <= self.mu <= 1.0:
-            bad.append(f"mu={self.mu} (an EMA rate in [0, 1])")
-        if bad:
-            raise CdliteError("invalid DistillConfig: " + "; ".join(bad))
+            yield f"mu={self.mu} (an EMA rate in [0, 1])"
 
 
 @dataclass
@@ -91,8 +89,9 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
         check_loss(loss, step, cfg.lr, desc)
         if cfg.grad_clip > 0:
             clip_grad_norm(grads, cfg.grad_clip)
-        opt.step(params, grads)  # line 8: theta <- theta - eta grad
-        ema_update(target, params, cfg.mu)  # line 9: theta_minus <- mu theta_minus + (1-mu) theta
+        opt.step(params, grads)  # Alg. 2 line 7 (Alg. 3 line 6): theta <- theta - eta grad
+        # Alg. 2 line 8 (Alg. 3 line 7): theta_minus <- mu theta_minus + (1 - mu) theta
+        ema_update(target, params, cfg.mu)
         if ema is not params:
             ema_update(ema, params, ema_rate)
         result.losses.append(loss)

@@ -1,4 +1,4 @@
 """Named recipes, the run pipeline, the run folder and its report."""
-from .config import RunConfig
-from .pipeline import run_recipe, run_seeds
-from .recipes import RECIPES, get_recipe, quick
+from .config import EvalConfig, RunConfig
+from .recipes import RECIPES, Recipe, get_recipe
+from .runner import resolve_config, run_recipe, run_seeds

@@ -4,20 +4,11 @@ These are the rows of the run's summary table and the points of its training cur
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..backend import to_numpy
 from ..metrics import generalization_gap, memorization_report, quality_report
 
 # per-sample lists are kept in samples.npz (and recomputed for figures), not in metrics.json
 _LIST_KEYS = ("ratio", "d1")
-
-
-def eval_rng(seed: int, *stream: int) -> np.random.Generator:
-    """A generator for evaluation only, derived from (seed, stream...): evaluating more or less
-    often never changes the random numbers that training sees."""
-    return np.random.default_rng([seed, 1000, *stream])
-
 
 def evaluate_samples(x, ds, cfg, rng, features=None, nfe=None, steps=None,
                      quality_points: int = 2000) -> dict:
@@ -34,7 +25,6 @@ def evaluate_samples(x, ds, cfg, rng, features=None, nfe=None, steps=None,
                                     max_points=quality_points)
     return row
 
-
 def curve_point(x, ds, cfg, rng, denoise=None) -> dict:
     """One point of a training curve: f_mem, coverage, a few quality figures, generalization gap."""
     mem = memorization_report(to_numpy(x), ds.train, cfg.eval.threshold, 200, rng)
@@ -50,7 +40,6 @@ def curve_point(x, ds, cfg, rng, denoise=None) -> dict:
         point["gen_gap"] = gap["mean_gap"]
         point["gen_gap_per_sigma"] = gap["gap"]
     return point
-
 
 def levelled_off(curve: list, key: str = "mem_frac") -> dict:
     """Has f_mem stopped moving over the last half of a curve? Compares the last point with the

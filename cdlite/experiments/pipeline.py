@@ -1,260 +1,253 @@
-"""The run pipeline: data -> teacher -> teacher evaluation (full Heun and the NFE-matched Euler
-control) -> consistency distillation -> student evaluation (1 and 2 steps) -> optional CT
-baseline -> reference rows -> run folder and report.
+"""The run pipeline, one named stage after another (DESIGN.md 7):
 
-Each stage is a few lines calling the library; the random streams are derived from the seed per
-stage, so the same config and seed give the same metrics.json on the CPU.
+    data                fresh true samples (or held-out data): the chance level
+    teacher             EDM training, with f_mem over training time (the teacher curve)
+    teacher evaluation  Heun samples, and Euler with the student's NFE (the fair control)
+    distillation        consistency distillation, with f_mem over distillation time
+    student evaluation  1-step and 2-step consistency sampling
+    consistency training  (run_ct only) the no-teacher baseline
+    references          the empirical optimum, the perfect memorizer
+
+Each stage is a function that takes values and returns values (rows of the summary table,
+sample sets, weights); `run_pipeline` records what each returns in the run folder as the stage
+ends. Every random number comes from a named stream (cdlite.experiments.streams), so the same
+config and seed give the same metrics.json on the CPU.
 """
 from __future__ import annotations
 
-import time
-from pathlib import Path
+from dataclasses import dataclass
 
-
-from ..backend import get_xp, make_rng, to_numpy
-from ..data import make_dataset
-from ..errors import CdliteError
-from ..diffusion import EDMDenoiser, EmpiricalOptimalDenoiser, generate, karras_sigmas, \
-    train_teacher
-from ..distill import ConsistencyFunction, consistency_train, distill, sample_consistency
-from ..nn.networks import build_network, network_spec
-from ..nn.optim import copy_params
-from .config import _DATA_FIELDS, RunConfig, to_dict, to_toml, validate
-from .evaluation import curve_point, eval_rng, evaluate_samples, levelled_off
-from ..fileio import write_json, write_text
+from ..backend import get_xp, to_numpy
 from ..checkpoint import save_checkpoint
-from .runfolder import write_samples
-
-def load_data(cfg: RunConfig):
-    d = cfg.data
-    rename = {"dim": "d"}  # DataConfig.dim is make_dataset's d
-    options = {rename.get(f, f): getattr(d, f) for f in _DATA_FIELDS.get(d.name, ())
-               if getattr(d, f) not in ("", ())}
-    return make_dataset(d.name, d.n_train, d.n_test, seed=cfg.seed, **options)
-
-
-def build_net(cfg: RunConfig, d: int):
-    n = cfg.net
-    if n.kind == "rf":
-        return build_network("rf", d=d, p=n.p, activation=n.activation, emb_dim=n.emb_dim,
-                             train_first=n.train_first)
-    return build_network("mlp", d=d, hidden=n.hidden, depth=n.depth, activation=n.activation,
-                         emb=n.emb, emb_dim=n.emb_dim, emb_mode=n.emb_mode,
-                         input_fourier=n.input_fourier,
-                         input_fourier_scale=n.input_fourier_scale, residual=n.residual,
-                         layernorm=n.layernorm)
+from ..config import to_dict
+from ..data import Dataset
+from ..diffusion import EDMDenoiser, EmpiricalOptimalDenoiser, generate, train_teacher
+from ..distill import ConsistencyFunction, consistency_train, distill, sample_consistency
+from ..nn.networks import make_network, network_spec
+from ..nn.optim import copy_params
+from .config import RunConfig
+from .evaluation import curve_point, evaluate_samples, levelled_off
+from .runfolder import RunFolder
+from .streams import Eval, Train, rng
 
 
-class Run:
-    """What a run has produced so far; written out whole at the end or on interruption."""
-
-    def __init__(self, cfg: RunConfig, out: Path, log):
-        self.cfg, self.out, self.log = cfg, Path(out), log
-        self.samples: dict = {}
-        self.metrics: dict = {"recipe": cfg.recipe, "seed": cfg.seed, "status": "running",
-                              "device": cfg.device, "timings_s": {}}
-        self.stage = "setup"
-        self._t = time.perf_counter()
-
-    def begin(self, stage: str):
-        self.stage = stage
-        self._t = time.perf_counter()
-        self.log(f"[{stage}]")
-
-    def end(self):
-        self.metrics["timings_s"][self.stage] = round(time.perf_counter() - self._t, 3)
+@dataclass
+class Prepared:
+    """What is checked before a run folder exists: the device works and the data loads."""
+    xp: object
+    ds: Dataset
 
 
-def run_recipe(cfg: RunConfig, out_dir, quiet: bool = False, log=None) -> dict:
-    """Run the whole pipeline of `cfg` into the folder out_dir; returns the metrics dict.
-
-    On Ctrl-C the folder is still written, complete up to the interrupted stage, with
-    metrics["status"] = "partial"; then KeyboardInterrupt is raised again.
-    """
-    log = log or ((lambda *a: None) if quiet else print)
-    validate(cfg)
-    t0 = time.perf_counter()
-    get_xp(cfg.device)  # before anything is written: a missing GPU or bad data leaves no
-    ds = load_data(cfg)  # half-made run folder behind
-    out = Path(out_dir)
-    try:
-        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CdliteError(f"cannot create the run folder {out}: {e.strerror}") from None
-    write_text(out / "config.toml", to_toml(cfg))
-    run = Run(cfg, out, log)
-    try:
-        _stages(run, cfg, ds, show_progress=False if quiet else None)
-        run.metrics["status"] = "complete"
-    except KeyboardInterrupt:
-        run.metrics["status"] = "partial"
-        run.metrics["interrupted_in"] = run.stage
-        log(f"interrupted during {run.stage!r}: writing a partial run folder to {out}")
-        _finish(run, t0)
-        raise
-    _finish(run, t0)
-    return run.metrics
+def prepare(cfg: RunConfig) -> Prepared:
+    """Everything that can fail at the start, done before anything is written."""
+    return Prepared(xp=get_xp(cfg.device), ds=cfg.data.build(cfg.seed))
 
 
-def _finish(run: Run, t0: float):
-    from .figures import make_figures
-    from .report import write_report
-    m, out = run.metrics, run.out
-    m["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
-    write_samples(out / "samples.npz", run.samples)
-    write_json(out / "metrics.json", m)
-    try:  # figures are the last thing written: a second Ctrl-C or a plotting error costs
-        # only the figures, never the metrics and samples already on disk
-        m["figures"] = make_figures(out / "figures", m, run.samples, m.get("image_shape"),
-                                    run.cfg.eval.threshold)
-    except (KeyboardInterrupt, CdliteError) as e:
-        m["figures"] = {}
-        run.log(f"figures skipped: {e!r}")
-    write_json(out / "metrics.json", m)
-    write_report(out, m, run.cfg)
+@dataclass
+class Context:
+    """What every stage reads: the config, the data (on the run's device) and the network."""
+    cfg: RunConfig
+    ds: Dataset
+    xp: object
+    train: object           # the training set on the device (n, d)
+    sigma_data: float
+    net: object             # the one network structure of teacher, student and CT
+    features: object        # digits: the classifier's feature map, else None
+    folder: RunFolder
+
+    def row(self, x, nfe, steps, stream: Eval) -> dict:
+        """One row of the summary table: memorization and quality of the samples x."""
+        return evaluate_samples(x, self.ds, self.cfg, rng(self.cfg.seed, stream), self.features,
+                                nfe, steps)
+
+    def init_params(self, stream: Train) -> dict:
+        return {k: self.xp.asarray(v) for k, v in self.net.init(rng(self.cfg.seed, stream)).items()}
 
 
-def _stages(run: Run, cfg: RunConfig, ds, show_progress):
-    xp = get_xp(cfg.device)
-    m, S, seed = run.metrics, run.samples, cfg.seed
-    dif, ev = cfg.diffusion, cfg.eval
-    heun_grid = karras_sigmas(dif.heun_steps, dif.sigma_min, dif.sigma_max, dif.rho)
-
-    # --- data ------------------------------------------------------------------------------
-    run.begin("data")
-    sigma_data = dif.sigma_data or ds.sigma_data
-    train = xp.asarray(ds.train)
-    m.update(n_train=ds.n, dim=ds.d, dataset=ds.name, sigma_data=sigma_data,
-             image_shape=list(ds.image_shape) if ds.image_shape else None)
-    S["train"], S["test"] = ds.train, ds.test
+def make_context(cfg: RunConfig, folder: RunFolder, prepared: Prepared) -> Context:
+    ds, xp = prepared.ds, prepared.xp
     features = None
     if ds.name == "digits":
         from ..metrics import digits_classifier
         clf = digits_classifier()
         features = clf.features
-        m["feature_classifier_accuracy"] = clf.accuracy
+        folder.record({"feature_classifier_accuracy": clf.accuracy})
+    return Context(cfg, ds, xp, xp.asarray(ds.train), cfg.diffusion.sigma_data or ds.sigma_data,
+                   make_network(cfg.net, ds.d), features, folder)
 
-    def row(x, nfe, steps, stream):  # one row of the summary table
-        return evaluate_samples(x, ds, cfg, eval_rng(seed, stream), features, nfe, steps)
 
-    # chance level: fresh true samples (toy data) or held-out data (images)
-    fresh = (ds.sample_true(ev.n_samples, make_rng([seed, 7])) if ds.sample_true is not None
-             else ds.test)
-    S["fresh_true"] = fresh
-    m["reference"] = {"fresh_true": row(fresh, None, None, 1)}
-    m["reference"]["fresh_true"]["source"] = ("fresh samples of the true distribution"
-                                              if ds.sample_true is not None else "held-out data")
-    run.end()
-
-    # --- teacher: EDM training, curve of memorization over training time --------------------
-    run.begin("teacher")
-    net = build_net(cfg, ds.d)
-    params = {k: xp.asarray(v) for k, v in net.init(make_rng([seed, 1])).items()}
-    teacher = EDMDenoiser(net, sigma_data)
-    model_meta = {"network": network_spec(net), "sigma_data": sigma_data,
-                  "sigma_min": dif.sigma_min, "sigma_max": dif.sigma_max, "rho": dif.rho,
-                  "heun_steps": dif.heun_steps, "image_shape": m["image_shape"],
-                  "config": to_dict(cfg)}
-
-    def curve_callback(role, model, sample, stream, steps_planned):
-        """The training loop's on_eval for `role`: sample with the current weights, checkpoint
-        them, and append a point to m[role + "_curve"] (kept as it grows, so an interrupted run
-        still has its curve)."""
-        curve = m[f"{role}_curve"] = []
-
-        def on_eval(step, p):
-            x, _ = sample(model.bind(p), eval_rng(seed, stream, step))
-            # the evaluation weights and all that `cdlite sample` needs to rebuild the model
-            save_checkpoint(run.out / "checkpoints" / f"{role}.npz", p,
-                       {**model_meta, "model": role, "step": step, "steps_planned": steps_planned})
-            point = curve_point(x, ds, cfg, eval_rng(seed, stream + 1, step),
-                                denoise=model.bind(p))
-            curve.append({"step": step, **point})
-            return point
-        return on_eval
-
-    teacher_eval = curve_callback(
-        "teacher", teacher, lambda D, r: generate(D, ev.n_curve, ds.d, heun_grid, r, xp=xp),
-        2, cfg.teacher.steps)
-    res = train_teacher(teacher, params, train, cfg.teacher, make_rng([seed, 2]), teacher_eval,
-                        show_progress)
-    teacher_params = res.ema
-    run.end()
-
-    # --- teacher evaluation: full Heun, and Euler with 1 and 2 steps (NFE-matched control) --
-    run.begin("teacher evaluation")
-    D = teacher.bind(teacher_params)
-    x, nfe = generate(D, ev.n_samples, ds.d, heun_grid, eval_rng(seed, 4), xp=xp)
-    S["teacher"], m["teacher"] = to_numpy(x), row(x, nfe, cfg.teacher.steps, 5)
-    m["teacher"]["sampler"] = f"heun, {dif.heun_steps} steps"
-    for name, k in (("teacher_fewstep", 1), ("teacher_fewstep_2", 2)):
-        grid = karras_sigmas(k, dif.sigma_min, dif.sigma_max, dif.rho)
-        x, nfe = generate(D, ev.n_samples, ds.d, grid, eval_rng(seed, 6, k), sampler="euler",
-                          xp=xp)
-        S[name], m[name] = to_numpy(x), row(x, nfe, cfg.teacher.steps, 7 + k)
-        m[name]["sampler"] = f"euler, {k} step{'s' if k > 1 else ''}"
-    run.end()
-
-    # --- consistency distillation ------------------------------------------------------------
-    run.begin("distillation")
-    student = ConsistencyFunction(net, sigma_data, dif.sigma_min)
-    one_step = [dif.sigma_max]
-    two_step = [dif.sigma_max, ev.student_tau]
-    sp = (copy_params(teacher_params) if cfg.distill.init == "teacher" else
-          {k: xp.asarray(v) for k, v in net.init(make_rng([seed, 3])).items()})
-
-    student_eval = curve_callback(
-        "student", student, lambda f, r: generate(f, ev.n_curve, ds.d, one_step, r,
-                                                  sampler=sample_consistency, xp=xp,
-                                                  sigma_min=dif.sigma_min),
-        10, cfg.distill.steps)
-
-    dres = distill(D, student, sp, train, cfg.distill, make_rng([seed, 4]), dif.sigma_min,
-                   dif.sigma_max, dif.rho, student_eval, show_progress)
-    m["student_levelled_off"] = levelled_off(dres.history)
-    run.end()
-
-    run.begin("student evaluation")
-    f = student.bind(dres.ema)
-    for name, grid, stream in (("student", one_step, 12), ("student_2step", two_step, 13)):
-        x, nfe = generate(f, ev.n_samples, ds.d, grid, eval_rng(seed, stream),
-                          sampler=sample_consistency, xp=xp,
-                          sigma_min=dif.sigma_min)
-        S[name], m[name] = to_numpy(x), row(x, nfe, cfg.distill.steps, stream + 10)
-    run.end()
-
-    # --- optional consistency training (no teacher) ------------------------------------------
+def run_pipeline(cfg: RunConfig, folder: RunFolder, prepared: Prepared) -> None:
+    """Run every stage of `cfg` into `folder`, recording each stage's results as it ends."""
+    ctx = make_context(cfg, folder, prepared)
+    with folder.stage("data"):
+        folder.record(*data_stage(ctx))
+    with folder.stage("teacher"):
+        teacher_params = teacher_stage(ctx)
+    D = EDMDenoiser(ctx.net, ctx.sigma_data).bind(teacher_params)
+    with folder.stage("teacher evaluation"):
+        folder.record(*teacher_evaluation_stage(ctx, D))
+    with folder.stage("distillation"):
+        student_params, levelled = distillation_stage(ctx, D, teacher_params)
+        folder.record({"student_levelled_off": levelled})
+    with folder.stage("student evaluation"):
+        folder.record(*student_evaluation_stage(ctx, student_params))
     if cfg.run_ct:
-        run.begin("consistency training")
-        cp = {k: xp.asarray(v) for k, v in net.init(make_rng([seed, 5])).items()}
-        cres = consistency_train(student, cp, train, cfg.distill, make_rng([seed, 6]),
-                                 dif.sigma_min, dif.sigma_max, dif.rho,
-                                 show_progress=show_progress)
-        x, nfe = generate(student.bind(cres.ema), ev.n_samples, ds.d, one_step,
-                          eval_rng(seed, 30), sampler=sample_consistency, xp=xp,
-                          sigma_min=dif.sigma_min)
-        S["ct"], m["ct"] = to_numpy(x), row(x, nfe, cfg.distill.steps, 31)
-        run.end()
-
-    # --- the perfect memorizer, for scale -----------------------------------------------------
-    run.begin("references")
-    x, nfe = generate(EmpiricalOptimalDenoiser(train), ev.n_samples, ds.d, heun_grid,
-                      eval_rng(seed, 40), xp=xp)
-    S["empirical_optimum"] = to_numpy(x)
-    m["reference"]["empirical_optimum"] = row(x, nfe, None, 41)
-    run.end()
+        with folder.stage("consistency training"):
+            folder.record(*ct_stage(ctx))
+    with folder.stage("references"):
+        rows, samples = references_stage(ctx)
+        folder.metrics["reference"].update(rows)
+        folder.record(samples=samples)
 
 
-def run_seeds(cfg: RunConfig, seeds, out_dir, quiet: bool = False, log=None) -> dict:
-    """Run cfg once per seed into out_dir/seed-<s>/ and summarise mean and spread."""
-    from dataclasses import replace
+# --- the stages ---------------------------------------------------------------------------------
 
-    from .report import summarize_seeds, write_seed_summary
-    runs = []
-    for s in seeds:
-        runs.append(run_recipe(replace(cfg, seed=int(s)), Path(out_dir) / f"seed-{s}", quiet,
-                               log))
-    summary = summarize_seeds(runs)
-    write_json(Path(out_dir) / "summary.json", summary)
-    write_seed_summary(Path(out_dir), summary, cfg)
-    return summary
+def data_stage(ctx: Context) -> tuple[dict, dict]:
+    """The data, and the chance level: f_mem of fresh true samples (toy data) or of held-out
+    data (images) against the training set."""
+    ds, ev = ctx.ds, ctx.cfg.eval
+    fresh = (ds.sample_true(ev.n_samples, rng(ctx.cfg.seed, Train.FRESH))
+             if ds.sample_true is not None else ds.test)
+    row = ctx.row(fresh, None, None, Eval.FRESH_METRICS)
+    row["source"] = ("fresh samples of the true distribution" if ds.sample_true is not None
+                     else "held-out data")
+    metrics = {"n_train": ds.n, "dim": ds.d, "dataset": ds.name, "sigma_data": ctx.sigma_data,
+               "image_shape": list(ds.image_shape) if ds.image_shape else None,
+               "reference": {"fresh_true": row}}
+    return metrics, {"train": ds.train, "test": ds.test, "fresh_true": fresh}
+
+
+def teacher_stage(ctx: Context) -> dict:
+    """EDM training of the teacher (its EMA weights returned), with its curve over time."""
+    cfg = ctx.cfg
+    teacher = EDMDenoiser(ctx.net, ctx.sigma_data)
+
+    def sample(D, r):
+        return cfg.diffusion.sample(D, cfg.eval.n_curve, ctx.ds.d, r, xp=ctx.xp)
+
+    on_eval = curve_callback(ctx, "teacher", teacher, sample, Eval.TEACHER_CURVE_SAMPLES,
+                             Eval.TEACHER_CURVE_METRICS, cfg.teacher.steps)
+    res = train_teacher(teacher, ctx.init_params(Train.TEACHER_INIT), ctx.train, cfg.teacher,
+                        rng(cfg.seed, Train.TEACHER), on_eval, ctx.folder.progress)
+    return res.ema
+
+
+def teacher_evaluation_stage(ctx: Context, D) -> tuple[dict, dict]:
+    """The teacher's samples with its own sampler, and with 1 and 2 Euler steps: the student's
+    number of network evaluations (NFE), so that "fewer steps" is told apart from CD."""
+    cfg, d, xp = ctx.cfg, ctx.ds.d, ctx.xp
+    dif, n = cfg.diffusion, cfg.eval.n_samples
+    x, nfe = dif.sample(D, n, d, rng(cfg.seed, Eval.TEACHER_SAMPLES), xp=xp)
+    rows = {"teacher": {**ctx.row(x, nfe, cfg.teacher.steps, Eval.TEACHER_METRICS),
+                        "sampler": dif.describe()}}
+    samples = {"teacher": to_numpy(x)}
+    for name, k, stream in (("teacher_fewstep", 1, Eval.FEWSTEP_1_METRICS),
+                            ("teacher_fewstep_2", 2, Eval.FEWSTEP_2_METRICS)):
+        x, nfe = generate(D, n, d, dif.grid(k), rng(cfg.seed, Eval.FEWSTEP_SAMPLES, k),
+                          sampler="euler", xp=xp)
+        samples[name] = to_numpy(x)
+        rows[name] = {**ctx.row(x, nfe, cfg.teacher.steps, stream),
+                      "sampler": f"euler, {k} step{'s' if k > 1 else ''}"}
+    return rows, samples
+
+
+def distillation_stage(ctx: Context, D, teacher_params) -> tuple:
+    """Consistency distillation of the teacher D (Song et al. 2023, Algorithm 2); returns the
+    student's evaluation weights and whether its f_mem has levelled off."""
+    cfg = ctx.cfg
+    dif = cfg.diffusion
+    student = ConsistencyFunction(ctx.net, ctx.sigma_data, dif.sigma_min)
+    params = (copy_params(teacher_params) if cfg.distill.init == "teacher"
+              else ctx.init_params(Train.STUDENT_INIT))
+
+    def sample(f, r):
+        return one_step(ctx, f, cfg.eval.n_curve, r)
+
+    on_eval = curve_callback(ctx, "student", student, sample, Eval.STUDENT_CURVE_SAMPLES,
+                             Eval.STUDENT_CURVE_METRICS, cfg.distill.steps)
+    res = distill(D, student, params, ctx.train, cfg.distill, rng(cfg.seed, Train.DISTILL),
+                  dif.sigma_min, dif.sigma_max, dif.rho, on_eval, ctx.folder.progress)
+    return res.ema, levelled_off(res.history)
+
+
+def student_evaluation_stage(ctx: Context, params) -> tuple[dict, dict]:
+    """The student with 1 step (x = f(sigma_max z, sigma_max)) and with 2 (re-noised to
+    eval.student_tau), Algorithm 1 of Song et al. (2023)."""
+    cfg = ctx.cfg
+    f = ConsistencyFunction(ctx.net, ctx.sigma_data, cfg.diffusion.sigma_min).bind(params)
+    rows, samples = {}, {}
+    for name, levels, s_samples, s_metrics in (
+            ("student", [cfg.diffusion.sigma_max], Eval.STUDENT_SAMPLES, Eval.STUDENT_METRICS),
+            ("student_2step", [cfg.diffusion.sigma_max, cfg.eval.student_tau],
+             Eval.STUDENT_2STEP_SAMPLES, Eval.STUDENT_2STEP_METRICS)):
+        x, nfe = consistency_samples(ctx, f, cfg.eval.n_samples, levels, rng(cfg.seed, s_samples))
+        samples[name] = to_numpy(x)
+        rows[name] = ctx.row(x, nfe, cfg.distill.steps, s_metrics)
+    return rows, samples
+
+
+def ct_stage(ctx: Context) -> tuple[dict, dict]:
+    """Consistency training from scratch, no teacher (Algorithm 3): the baseline of CD."""
+    cfg = ctx.cfg
+    dif = cfg.diffusion
+    student = ConsistencyFunction(ctx.net, ctx.sigma_data, dif.sigma_min)
+    res = consistency_train(student, ctx.init_params(Train.CT_INIT), ctx.train, cfg.distill,
+                            rng(cfg.seed, Train.CT), dif.sigma_min, dif.sigma_max, dif.rho,
+                            show_progress=ctx.folder.progress)
+    x, nfe = one_step(ctx, student.bind(res.ema), cfg.eval.n_samples,
+                      rng(cfg.seed, Eval.CT_SAMPLES))
+    return ({"ct": ctx.row(x, nfe, cfg.distill.steps, Eval.CT_METRICS)},
+            {"ct": to_numpy(x)})
+
+
+def references_stage(ctx: Context) -> tuple[dict, dict]:
+    """The empirical optimum of the training set sampled like the teacher: f_mem = 1 by
+    construction, the scale every model is read against."""
+    cfg = ctx.cfg
+    x, nfe = cfg.diffusion.sample(EmpiricalOptimalDenoiser(ctx.train), cfg.eval.n_samples,
+                                  ctx.ds.d, rng(cfg.seed, Eval.OPTIMUM_SAMPLES), xp=ctx.xp)
+    return ({"empirical_optimum": ctx.row(x, nfe, None, Eval.OPTIMUM_METRICS)},
+            {"empirical_optimum": to_numpy(x)})
+
+
+# --- pieces the stages share ------------------------------------------------------------------
+
+def consistency_samples(ctx: Context, f, m: int, levels: list, r):
+    """(x, nfe): consistency sampling of m points through the noise levels `levels`."""
+    return generate(f, m, ctx.ds.d, levels, r, sampler=sample_consistency, xp=ctx.xp,
+                    sigma_min=ctx.cfg.diffusion.sigma_min)
+
+
+def one_step(ctx: Context, f, m: int, r):
+    return consistency_samples(ctx, f, m, [ctx.cfg.diffusion.sigma_max], r)
+
+
+def model_meta(ctx: Context, role: str) -> dict:
+    """The checkpoint header: all that `cdlite sample` needs to rebuild and sample the model."""
+    dif = ctx.cfg.diffusion
+    return {"model": role, "network": network_spec(ctx.net), "sigma_data": ctx.sigma_data,
+            "sigma_min": dif.sigma_min, "sigma_max": dif.sigma_max, "rho": dif.rho,
+            "sampler": dif.sampler, "steps": dif.steps,
+            "image_shape": list(ctx.ds.image_shape) if ctx.ds.image_shape else None,
+            "config": to_dict(ctx.cfg)}
+
+
+def curve_callback(ctx: Context, role: str, model, sample, sample_stream: Eval,
+                   metric_stream: Eval, steps_planned: int):
+    """The training loop's on_eval for `role` ("teacher" or "student"): sample with the current
+    evaluation weights, checkpoint them, and append a point to metrics[role + "_curve"], saved
+    as it grows (an interrupted run keeps its curve)."""
+    folder, seed = ctx.folder, ctx.cfg.seed
+    curve = folder.metrics[f"{role}_curve"] = []
+    meta = model_meta(ctx, role)
+
+    def on_eval(step, params):
+        x, _ = sample(model.bind(params), rng(seed, sample_stream, step))
+        save_checkpoint(folder.path / "checkpoints" / f"{role}.npz", params,
+                        {**meta, "step": step, "steps_planned": steps_planned})
+        point = curve_point(x, ctx.ds, ctx.cfg, rng(seed, metric_stream, step),
+                            denoise=model.bind(params))
+        curve.append({"step": step, **point})
+        folder.save(samples=False)
+        return point
+    return on_eval

@@ -1,4 +1,5 @@
-"""The run report: the summary table (terminal and Markdown), report.md, and the multi-seed summary."""
+"""The run report of the pipeline recipes: the summary table (terminal and Markdown), report.md,
+the figures, and the summary over seeds."""
 from __future__ import annotations
 
 import math
@@ -108,13 +109,28 @@ def verdict(metrics: dict) -> str:
     return text
 
 
-def write_report(out: Path, m: dict, cfg) -> None:
+def summary_text(metrics: dict) -> str:
+    """What the terminal shows after a run and in `cdlite show`: the table and the verdict."""
+    return text_table(metrics) + "\n\n" + verdict(metrics)
+
+
+def write_run_report(folder, cfg) -> None:
+    """The figures (figures/*.png) and report.md of what the run folder holds."""
+    from .figures import make_figures
+    m = folder.metrics
+    m["figures"] = make_figures(folder.path / "figures", m, folder.samples,
+                                m.get("image_shape"), cfg.eval.threshold)
+    write_report(folder.path, m, cfg, stopped=folder.stopped)
+
+
+def write_report(out: Path, m: dict, cfg, stopped: bool = False) -> None:
     figs = m.get("figures", {})
     lines = [f"# cdlite run: {m['recipe']} (seed {m['seed']})", ""]
-    if m.get("status") != "complete":
-        lines += [f"**PARTIAL RUN**: interrupted during `{m.get('interrupted_in')}`; what "
-                  "follows covers the stages that finished.", ""]
-    lines += [cfg.description, "",
+    done = [s for s in m.get("stages_done", []) if s != "report"]
+    if stopped:
+        lines += [f"**PARTIAL RUN**: stopped during `{m.get('stage')}`; what follows covers the "
+                  f"stages that finished ({', '.join(done) or 'none'}).", ""]
+    lines += [m.get("description", ""), "",
               f"Data: `{m.get('dataset')}`, n = {m.get('n_train')} training points, d = "
               f"{m.get('dim')}; teacher {cfg.teacher.steps} Adam steps, CD {cfg.distill.steps} "
               f"steps (N = {cfg.distill.N}, mu = {cfg.distill.mu}, {cfg.distill.solver} teacher "
@@ -159,6 +175,13 @@ def summarize_seeds(runs: list) -> dict:
         out["rows"][key] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}
                             for k, v in vals.items()}
         out["rows"][key]["nfe"] = entries[0].get("nfe")
+    rows = out["rows"]
+    if "teacher" in rows and "student" in rows:
+        t, s = rows["teacher"]["mem_frac"]["values"], rows["student"]["mem_frac"]["values"]
+        lower = sum(b < a for a, b in zip(t, s))
+        out["conclusion"] = (f"The one-step student's f_mem was below its teacher's in {lower} of "
+                             f"{len(t)} seeds (teacher {rows['teacher']['mem_frac']['mean']:.2f}, "
+                             f"student {rows['student']['mem_frac']['mean']:.2f} on average).")
     return out
 
 
@@ -172,34 +195,3 @@ def seed_table(summary: dict) -> str:
              pm(rows[k]["coverage"])]
             + [pm(rows[k].get(q)) for q, _ in qs] for k, lab in ROWS if k in rows]
     return _text_grid(head, body)
-
-
-def write_seed_summary(out: Path, summary: dict, cfg) -> None:
-    rows = summary["rows"]
-    lines = [f"# cdlite: {summary['recipe']} over seeds {summary['seeds']}", "",
-             "Mean ± standard deviation over seeds; each seed's folder (seed-N/) has its own "
-             "report, figures and the student's curve over distillation time.", "",
-             "```", seed_table(summary), "```", ""]
-    if "teacher" in rows and "student" in rows:
-        t, s = rows["teacher"]["mem_frac"]["values"], rows["student"]["mem_frac"]["values"]
-        lower = sum(b < a for a, b in zip(t, s))
-        lines += [f"The one-step student's f_mem was below its teacher's in {lower} of {len(t)} "
-                  f"seeds (teacher {rows['teacher']['mem_frac']['mean']:.2f}, student "
-                  f"{rows['student']['mem_frac']['mean']:.2f} on average).", ""]
-    text = lines
-    write_text(out / "report.md", "\n".join(text))
-
-
-def theory_table(m: dict) -> str:
-    """The rf-theory summary: tau_gen and tau_mem per n, and the slope of tau_mem against n."""
-    ns = sorted(m["tau_mem"], key=int)
-    lines = [f"{'n':>6}  {'tau_gen':>10}  {'tau_mem':>10}"]
-    lines += [f"{n:>6}  {m['tau_gen'].get(n) or float('nan'):>10.4g}  "
-              f"{m['tau_mem'][n] or float('nan'):>10.4g}" for n in ns]
-    lines.append(f"tau_mem vs n, log-log slope: {m.get('tau_mem_vs_n_slope')!s:.6}")
-    cd = m.get("cd", {}).get("transfer_converged", {})
-    if cd:
-        lines.append("CD transfer at convergence (median |student| / |teacher| per mode): "
-                     + ", ".join(f"init {k}: mem {v.get('mem', float('nan')):.3g}, gen "
-                                 f"{v.get('gen', float('nan')):.3g}" for k, v in cd.items()))
-    return "\n".join(lines)

@@ -16,16 +16,17 @@ import math
 import numpy as np
 
 from ..backend import array_module
+from ..errors import CdliteError
 
 
 class _CosSin:
-    """Shared forward/backward of [cos(2 pi x Om), sin(2 pi x Om)] for fixed frequencies Om (I, E/2)."""
+    """Shared forward/backward of [cos(2 pi x Om), sin(2 pi x Om)], frequencies Om (I, E/2)."""
 
     trainable: list = []
 
     def __init__(self, name: str, d_in: int, dim: int):
         if dim % 2:
-            raise ValueError(f"embedding dimension must be even, got {dim}")
+            raise CdliteError(f"embedding dimension must be even, got {dim}")
         self.name, self.d_in, self.dim = name, d_in, dim
         self.freqs = name + ".freqs"
 

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ..backend import array_module
+from ..errors import CdliteError
 
 
 class Linear:
@@ -110,7 +111,8 @@ class Tanh:
 
 
 class GELU:
-    """GELU, tanh approximation (Hendrycks & Gimpel 2016): 0.5 x (1 + tanh(k (x + 0.044715 x^3)))."""
+    """GELU, tanh approximation (Hendrycks & Gimpel 2016):
+    0.5 x (1 + tanh(k (x + 0.044715 x^3))), k = sqrt(2 / pi)."""
     trainable: list = []
     K = math.sqrt(2.0 / math.pi)
 
@@ -133,12 +135,13 @@ ACTIVATIONS = {"silu": SiLU, "relu": ReLU, "tanh": Tanh, "gelu": GELU}
 
 def make_activation(kind: str):
     if kind not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {kind!r}; choose one of {sorted(ACTIVATIONS)}")
+        raise CdliteError(f"unknown activation {kind!r}; choose one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[kind]()
 
 
 class LayerNorm:
-    """LayerNorm over the last axis (Ba et al. 2016): y = gamma * (x - mean) / sqrt(var + eps) + beta."""
+    """LayerNorm over the last axis (Ba et al. 2016):
+    y = gamma * (x - mean) / sqrt(var + eps) + beta."""
 
     def __init__(self, name: str, dim: int, eps: float = 1e-5):
         self.name, self.dim, self.eps = name, dim, eps

@@ -19,69 +19,58 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import ClassVar
+from typing import Literal
 
 import numpy as np
 
 from ..backend import array_module
+from ..config import Config, at_least
 from ..errors import CdliteError
 from .embeddings import FourierEmbedding, SinusoidalEmbedding
 from .layers import ACTIVATIONS, Linear, Residual, Sequential, make_activation
 
 
+Activation = Literal[tuple(ACTIVATIONS)]
+Embedding = Literal["sinusoidal", "fourier"]
+
+
 @dataclass(frozen=True)
-class MLPConfig:
+class MLPConfig(Config):
     """The MLP's architecture (the data dimension d is not part of it: it comes from the data)."""
+    kind: Literal["mlp"] = "mlp"
     hidden: int = 128              # width H of every hidden layer
     depth: int = 3                 # number of hidden layers
-    activation: str = "silu"
-    emb: str = "sinusoidal"        # embedding of c_noise: "sinusoidal" or "fourier"
+    activation: Activation = "silu"
+    emb: Embedding = "sinusoidal"  # embedding of c_noise
     emb_dim: int = 32              # E
-    emb_mode: str = "concat"       # "concat": [features, e(c_noise)]; "add": W1 f + We e(c_noise)
+    emb_mode: Literal["concat", "add"] = "concat"  # [features, e(c_noise)] or W1 f + We e(c_noise)
     input_fourier: int = 0         # number of random Fourier frequencies of x (0 = none)
     input_fourier_scale: float = 2.0  # their std s (frequencies 2 pi s N(0,1)); smaller in high d
     residual: bool = False         # hidden layers as pre-norm residual blocks
     layernorm: bool = False        # LayerNorm inside residual blocks
 
-    kind: ClassVar[str] = "mlp"
-
-    def __post_init__(self):
-        bad = [f"{k}={getattr(self, k)!r} (must be >= 1)" for k in ("hidden", "depth", "emb_dim")
-               if not getattr(self, k) >= 1]
-        if self.input_fourier < 0:
-            bad.append(f"input_fourier={self.input_fourier} (must be >= 0; 0 = none)")
+    def check(self):
+        yield from at_least(self, 1, "hidden", "depth", "emb_dim")
+        yield from at_least(self, 0, "input_fourier")
         if self.emb_dim % 2:
-            bad.append(f"emb_dim={self.emb_dim} (must be even: cos and sin pairs)")
-        if not (math.isfinite(self.input_fourier_scale) and self.input_fourier_scale > 0):
-            bad.append(f"input_fourier_scale={self.input_fourier_scale} (must be finite and > 0)")
-        bad += _check_choice("activation", self.activation, ACTIVATIONS)
-        bad += _check_choice("emb", self.emb, EMBEDDINGS)
-        bad += _check_choice("emb_mode", self.emb_mode, ("concat", "add"))
-        if bad:
-            raise CdliteError("invalid MLPConfig: " + "; ".join(bad))
+            yield f"emb_dim={self.emb_dim} (must be even: cos and sin pairs)"
+        if not self.input_fourier_scale > 0:
+            yield f"input_fourier_scale={self.input_fourier_scale} (must be > 0)"
 
 
 @dataclass(frozen=True)
-class RFConfig:
+class RFConfig(Config):
     """The random-feature network's architecture (d comes from the data)."""
+    kind: Literal["rf"] = "rf"
     p: int = 1024                  # number of random features
-    activation: str = "tanh"       # phi, tanh as in Bonnaire et al.
+    activation: Activation = "tanh"  # phi, tanh as in Bonnaire et al.
     emb_dim: int = 16              # sinusoidal embedding of c_noise appended to x (0 = none)
     train_first: bool = False      # also train W (then it is an ordinary 2-layer network)
 
-    kind: ClassVar[str] = "rf"
-
-    def __post_init__(self):
-        bad = [] if self.p >= 1 else [f"p={self.p} (must be >= 1)"]
+    def check(self):
+        yield from at_least(self, 1, "p")
         if self.emb_dim < 0 or self.emb_dim % 2:
-            bad.append(f"emb_dim={self.emb_dim} (must be even and >= 0; 0 = none)")
-        bad += _check_choice("activation", self.activation, ACTIVATIONS)
-        if bad:
-            raise CdliteError("invalid RFConfig: " + "; ".join(bad))
-
-
-def _check_choice(name: str, value, allowed) -> list:
-    return [] if value in allowed else [f"{name}={value!r} (choose one of {', '.join(allowed)})"]
+            yield f"emb_dim={self.emb_dim} (must be even and >= 0; 0 = none)"
 
 
 EMBEDDINGS = {"sinusoidal": lambda dim: SinusoidalEmbedding("emb", dim),
@@ -219,9 +208,9 @@ def build_network(kind: str, d: int, **options):
     `network_spec`."""
     if kind not in NETWORKS:
         raise CdliteError(f"unknown network kind {kind!r}; use one of {sorted(NETWORKS)}")
-    return make_network(NETWORKS[kind][0](**options), d)
+    return make_network(NETWORKS[kind][0](kind=kind, **options), d)
 
 
 def network_spec(net) -> dict:
     """JSON-able description of a network, enough to rebuild it with `build_network(**spec)`."""
-    return {"kind": net.cfg.kind, "d": net.d, **asdict(net.cfg)}
+    return {"d": net.d, **asdict(net.cfg)}

@@ -1,0 +1,160 @@
+"""Running any recipe into a run folder: the config it resolves to, the folder's lifecycle
+(lock, status, signals; cdlite.experiments.runfolder), several seeds.
+
+The same code serves every recipe: cli/ calls these functions and never names a recipe.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from ..config import flatten, override, to_toml
+from ..errors import CdliteError
+from ..fileio import write_json
+from .recipes import Recipe
+from .runfolder import RunFolder, describe_state, stop_on_signals
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def load_toml(path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise CdliteError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise CdliteError(f"config file {path} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise CdliteError(f"cannot read config file {path}: {e.strerror}") from None
+
+
+def parse_sets(sets) -> list:
+    """--set 'key=value' strings as (key, value) pairs."""
+    pairs = []
+    for a in sets:
+        if "=" not in a:
+            raise CdliteError(f"--set expects key=value, got {a!r} (e.g. --set teacher.steps=8000)")
+        k, v = a.split("=", 1)
+        pairs.append((k.strip(), v.strip()))
+    return pairs
+
+
+def resolve_config(recipe: Recipe, quick: bool = False, config_file=None, sets=(), seed=None,
+                   device=None):
+    """The config a `cdlite run` will use: the recipe's defaults (or their --quick variant),
+    then the TOML file, then --set, then the --seed/--device flags when given. The device falls
+    back on $CDLITE_DEVICE when neither the file, --set nor --device names one."""
+    file_pairs = []
+    if config_file is not None:
+        file_dict = load_toml(config_file)
+        named = file_dict.pop("recipe", recipe.name)
+        if named != recipe.name:
+            raise CdliteError(f"{config_file} is a config of recipe {named!r}, not "
+                              f"{recipe.name!r}; run `cdlite run {named} --config {config_file}`")
+        file_pairs = flatten(file_dict)
+    pairs = file_pairs + parse_sets(sets)
+    if any(k == "recipe" for k, _ in pairs):
+        raise CdliteError("'recipe' cannot be set: the recipe is the first argument of "
+                          "`cdlite run RECIPE` (see `cdlite list`)")
+    if seed is not None:
+        pairs.append(("seed", int(seed)))
+    if device is None and not any(k == "device" for k, _ in pairs) and \
+            os.environ.get("CDLITE_DEVICE"):
+        device = os.environ["CDLITE_DEVICE"].strip().lower()
+    if device is not None:
+        pairs.append(("device", device))
+    base = recipe.quick(recipe.defaults) if quick else recipe.defaults
+    return override(base, pairs)
+
+
+def config_toml(recipe: Recipe, cfg) -> str:
+    """config.toml of a run: the recipe's name, then the resolved config."""
+    return to_toml(cfg, header={"recipe": recipe.name})
+
+
+def run_recipe(recipe: Recipe, cfg, out, log=None, force: bool = False,
+               progress: bool | None = None) -> dict:
+    """Run `recipe` with `cfg` into the folder `out` (a path, or a callable that makes the
+    folder's path once the start has succeeded, e.g. default_out); returns its metrics.
+
+    A failed start (no device, data that does not load) leaves no folder. Once the folder
+    exists, every outcome is written down: complete, partial (SIGINT/SIGTERM; the
+    KeyboardInterrupt is raised again) or failed (the error is raised again)."""
+    log = log or (lambda *a: None)
+    prepared = recipe.prepare(cfg)
+    out = out() if callable(out) else out
+    log(f"run folder: {out}")
+    folder = RunFolder.create(out, recipe.name, config_toml(recipe, cfg), cfg.seed, force, log)
+    folder.progress = progress
+    folder.metrics.update(description=recipe.description, device=cfg.device)
+    with stop_on_signals(lambda: describe_state(folder.path)[1]):
+        try:
+            recipe.run(cfg, folder, prepared)
+            if recipe.report is not None:
+                with folder.stage("report"):
+                    recipe.report(folder, cfg)
+        except KeyboardInterrupt:
+            log(f"interrupted during {folder.metrics.get('stage')!r}: saving what finished")
+            _partial_report(recipe, folder, cfg, log)
+            folder.finish("partial")
+            raise
+        except Exception as e:
+            _partial_report(recipe, folder, cfg, log)
+            folder.finish("failed", error=f"{type(e).__name__}: {e}")
+            raise
+        folder.finish("complete")
+    return folder.metrics
+
+
+def _partial_report(recipe: Recipe, folder: RunFolder, cfg, log) -> None:
+    """report.md (and the figures) of what a stopped run holds; a failure here is reported
+    but never hides the run's own outcome."""
+    if recipe.report is None:
+        return
+    folder.stopped = True
+    try:
+        recipe.report(folder, cfg)
+    except Exception as e:  # noqa: BLE001  (the run's own error is the one to raise)
+        log(f"report of the partial run not written: {type(e).__name__}: {e}")
+
+
+def run_seeds(recipe: Recipe, cfg, seeds, out, log=None, force: bool = False,
+              progress: bool | None = None) -> dict:
+    """Run cfg once per seed into out/seed-<s>/ and summarise mean and spread."""
+    if recipe.summarize is None:
+        raise CdliteError(f"recipe {recipe.name!r} has no summary over seeds; drop --seeds (use "
+                          "--seed N for another draw)")
+    out = Path(out() if callable(out) else out)
+    if (out / "summary.json").exists() and not force:
+        raise CdliteError(f"{out} already holds a summary of seeds (summary.json); choose "
+                          "another --out or add --force")
+    runs = [run_recipe(recipe, replace(cfg, seed=int(s)), out / f"seed-{s}", log, force,
+                       progress) for s in seeds]
+    summary = recipe.summarize(runs)
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def default_out(recipe_name: str, quick: bool) -> Path:
+    """runs/<recipe>[-quick], with -2, -3, ... appended rather than touch an earlier run. The
+    folder is created here, atomically, so that two runs started at once never share one."""
+    runs = Path("runs")
+    if runs.exists() and not runs.is_dir():
+        raise CdliteError("./runs exists but is not a folder; pass --out DIR")
+    base = recipe_name + ("-quick" if quick else "")
+    for k in range(1, 10_000):
+        out = runs / (base if k == 1 else f"{base}-{k}")
+        try:
+            out.mkdir(parents=True)
+            return out
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise CdliteError(f"cannot create {out}: {e.strerror}; pass --out DIR") from None
+    raise CdliteError(f"runs/ holds 10,000 runs of {base}; pass --out DIR")
