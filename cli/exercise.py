@@ -1,0 +1,96 @@
+"""`cdlite exercise`: thin click wrappers over cdlite.course (list, start, check).
+
+Every user mistake (a CdliteError) is a one-line `Error: ...` and exit status 2; `check` exits
+with 0 when every check passes and 1 when any fails, like a test runner.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+import cdlite  # noqa: F401  (first: it sets the BLAS thread default before NumPy loads)
+from cdlite.errors import CdliteError
+
+
+def friendly_errors(fn):
+    """Turn user errors into `Error: ...` lines and exit status 2, never a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CdliteError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(2)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def exercise():
+    """Exercises: write the key lines of cdlite yourself and have them checked at once.
+
+    \b
+    Start here:
+      cdlite exercise list                       the exercises and their lessons
+      cdlite exercise start silu exercises       write exercises/silu.py to fill in
+      cdlite exercise check exercises/silu.py    grade it: pass or fail, with a hint
+    """
+
+
+@exercise.command("list")
+def list_cmd():
+    """List the exercises, in lesson order.
+
+    \b
+    Example:
+      cdlite exercise list
+    """
+    from cdlite.course import EXERCISES
+    for e in EXERCISES.values():
+        click.echo(f"{e.name:<19} lesson {e.lesson}  {e.title}  ({', '.join(e.functions)})")
+
+
+@exercise.command()
+@click.argument("name")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite DIRECTORY/NAME.py if it exists.")
+@friendly_errors
+def start(name, directory, force):
+    """Write DIRECTORY/NAME.py: the function's signature, docstring and math, a body to fill in.
+
+    \b
+    Example:
+      cdlite exercise start silu exercises
+    """
+    from cdlite.course import start_exercise
+    path = start_exercise(name, directory, force)
+    click.echo(f"wrote {path}: fill in the bodies marked YOUR CODE HERE, then run\n"
+               f"  cdlite exercise check {path}")
+
+
+@exercise.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds each check may take before it is stopped [default: 5].")
+@friendly_errors
+def check(file, timeout):
+    """Grade FILE against cdlite's own implementation and exact answers.
+
+    The functions run in a separate Python process with a time limit per check (this is your
+    own code on your own machine: nothing else is sandboxed). Exit status 0: every check
+    passes; 1: some fail.
+
+    \b
+    Example:
+      cdlite exercise check exercises/silu.py
+    """
+    from cdlite.course import DEFAULT_TIMEOUT, check_file, format_report
+    report = check_file(file, timeout=timeout or DEFAULT_TIMEOUT)
+    click.echo(format_report(report))
+    sys.exit(0 if report.passed else 1)
+
+
+if __name__ == "__main__":
+    exercise(prog_name="cdlite exercise")
