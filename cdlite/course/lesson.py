@@ -35,17 +35,17 @@ class Lesson:
         """`quick` in quick mode, else `full`: lesson sizes read as lesson.pick(4000, 200)."""
         return quick if self.quick else full
 
-    def show(self, fig, title: str) -> Path:
-        """Save fig as OUT/NAME_TITLE.png; draw it inline in a notebook. Returns the path."""
+    def show(self, fig, title: str) -> None:
+        """Save fig as OUT/NAME_TITLE.png and close it; in a notebook, show that file."""
         import matplotlib.pyplot as plt
         path = self.out / f"{self.name}_{title}.png"
+        fig.tight_layout()
         fig.savefig(path, dpi=90, bbox_inches="tight")
-        if in_notebook():
-            from IPython.display import display
-            display(fig)
+        if in_notebook():  # show the saved file itself, whatever matplotlib backend is active
+            from IPython.display import Image, display
+            display(Image(data=path.read_bytes(), format="png"))
         plt.close(fig)
         print(f"figure: {path}")
-        return path
 
 
 def setup(name: str, argv=None) -> Lesson:
