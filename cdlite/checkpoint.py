@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
-import zlib
 
 import numpy as np
 
+from . import npzio
 from .backend import to_numpy
 from .errors import CdliteError
 from .fileio import atomic_file, json_safe
@@ -26,8 +25,6 @@ FORMAT_VERSION = 1
 META_KEY = "__meta__"
 # names np.savez would take as its own arguments instead of as arrays
 _RESERVED = (META_KEY, "file", "allow_pickle")
-# what a damaged or foreign file raises inside np.load / zipfile
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, KeyError)
 
 
 # --- saving ----------------------------------------------------------------------------------
@@ -62,10 +59,13 @@ def save_checkpoint(path, arrays: dict, meta: dict) -> None:
 def load_checkpoint(path, expected: dict | None = None) -> tuple[dict, dict]:
     """Read a checkpoint written by `save_checkpoint`: returns (arrays, meta), arrays as NumPy.
 
-    `expected` (name -> shape, or a params dict whose arrays give the shapes) is compared with
-    the file: missing names, unexpected names and shape mismatches raise a CdliteError that
-    lists them. Every other problem with the file (missing, truncated, not an .npz, object
-    arrays, no or unreadable header, unknown format version) raises a CdliteError too.
+    The arrays' headers are read first (cdlite.npzio): object arrays, sizes that disagree with
+    the file, decompression bombs and arrays beyond the memory budget are refused before
+    anything is allocated. `expected` (name -> shape, or a params dict whose arrays give the
+    shapes) is compared with the headers before the arrays are read: missing names, unexpected
+    names and shape mismatches raise a CdliteError that lists them. Weights that are NaN or
+    infinite are refused. Every other problem with the file (missing, truncated, not an .npz,
+    no or unreadable header, unknown format version) raises a CdliteError too.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -83,38 +83,39 @@ def load_checkpoint(path, expected: dict | None = None) -> tuple[dict, dict]:
     if not magic.startswith(b"PK\x03\x04"):  # every .npz is a zip archive
         raise CdliteError(f"checkpoint {path} is not an .npz file (its first bytes are {magic!r},"
                           " not a zip archive's); use a file that save_checkpoint wrote")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except _READ_ERRORS as e:
-        raise CdliteError(f"checkpoint {path} is not a readable .npz file ({type(e).__name__}: "
-                          f"{e}); it may be truncated (an interrupted copy?) or damaged; use an "
-                          "intact checkpoint") from e
-    arrays = {}
-    with npz:
-        for name in npz.files:
-            try:
-                arrays[name] = npz[name]
-            except ValueError as e:
-                if "allow_pickle" in str(e):  # NumPy's wording for object arrays
-                    raise CdliteError(
-                        f"checkpoint {path}: array {name!r} is an object array (pickled Python "
-                        "objects), which cdlite never loads since unpickling can run code; "
-                        "re-save it with numeric arrays only") from e
-                raise _damaged(path, name, e) from e
-            except _READ_ERRORS as e:
-                raise _damaged(path, name, e) from e
-    meta = _read_meta(path, arrays.pop(META_KEY, None))
+    infos = npzio.inspect(path)
+    if META_KEY not in infos:
+        raise CdliteError(f"checkpoint {path} has no {META_KEY!r} header: it is an .npz file "
+                          "but was not written by cdlite's save_checkpoint")
     if expected is not None:
-        _check_expected(path, arrays, expected)
+        _check_expected(path, {k: a.shape for k, a in infos.items() if k != META_KEY}, expected)
+    npzio.check(path, infos)
+    arrays = npzio.load(path)
+    meta = read_meta(path, arrays.pop(META_KEY))
+    bad = [k for k, a in arrays.items()
+           if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all()]
+    if bad:
+        raise CdliteError(f"checkpoint {path}: array(s) {bad[:5]} hold NaN or inf: the weights "
+                          "diverged (or the file was damaged); use an earlier checkpoint, or "
+                          "train again with a lower learning rate")
     return arrays, meta
 
 
-def _damaged(path: str, name: str, e: Exception) -> CdliteError:
-    return CdliteError(f"checkpoint {path}: array {name!r} cannot be read ({type(e).__name__}: "
-                       f"{e}); the file is damaged or truncated; use an intact checkpoint")
+def read_header(path) -> dict:
+    """Only the JSON header of a checkpoint: its other arrays are not read (nor allocated)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CdliteError(f"checkpoint {path} does not exist; check the path")
+    infos = npzio.inspect(path)
+    if META_KEY not in infos:
+        raise CdliteError(f"checkpoint {path} has no {META_KEY!r} header: it is not a cdlite "
+                          "checkpoint (written by save_checkpoint)")
+    npzio.check(path, {META_KEY: infos[META_KEY]})
+    return read_meta(path, npzio.load(path, names=[META_KEY])[META_KEY])
 
 
-def _read_meta(path: str, header) -> dict:
+def read_meta(path: str, header) -> dict:
+    """The JSON header of a checkpoint from its __meta__ array, checked."""
     if header is None:
         raise CdliteError(f"checkpoint {path} has no {META_KEY!r} header: it is an .npz file "
                           "but was not written by cdlite's save_checkpoint")
@@ -143,17 +144,18 @@ def _shape_of(v) -> tuple:
     return (int(v),) if isinstance(v, (int, np.integer)) else tuple(int(n) for n in v)
 
 
-def _check_expected(path: str, arrays: dict, expected: dict) -> None:
+def _check_expected(path: str, found: dict, expected: dict) -> None:
+    """Compare the shapes in the file (name -> shape) with the expected ones."""
     shapes = {k: _shape_of(v) for k, v in expected.items()}
     problems = []
     for k, shape in shapes.items():
-        if k not in arrays:
+        if k not in found:
             problems.append(f"has no array {k!r} (expected shape {shape})")
-        elif arrays[k].shape != shape:
-            problems.append(f"has array {k!r} of shape {arrays[k].shape}, expected {shape}")
-    for k in arrays:
+        elif tuple(found[k]) != shape:
+            problems.append(f"has array {k!r} of shape {tuple(found[k])}, expected {shape}")
+    for k in found:
         if k not in shapes:
-            problems.append(f"has unexpected array {k!r} (shape {arrays[k].shape})")
+            problems.append(f"has unexpected array {k!r} (shape {tuple(found[k])})")
     if problems:
         shown = "; ".join(problems[:10])
         more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""

@@ -63,7 +63,10 @@ def list_cmd():
 
 
 @main.command()
-@click.argument("recipe")
+@click.argument("recipe", required=False)
+@click.option("--resume", "resume", type=click.Path(path_type=Path), default=None,
+              metavar="RUN_DIR", help="Continue a stopped run (partial, failed or killed) with "
+              "its own config; finished stages are kept.")
 @click.option("--quick", is_flag=True, help="Short variant (seconds): the whole pipeline, "
               "too short for conclusions.")
 @click.option("--seed", type=click.IntRange(0), default=None,
@@ -84,7 +87,8 @@ def list_cmd():
 @click.option("--force", is_flag=True, help="Move an earlier run in --out aside and start over.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @friendly_errors
-def run(recipe, quick, seed, seeds, out, device, sets, config_file, dry_run, force, quiet):
+def run(recipe, resume, quick, seed, seeds, out, device, sets, config_file, dry_run, force,
+        quiet):
     """Run RECIPE end to end and write a run folder (config, metrics, samples, figures, report).
 
     \b
@@ -94,26 +98,50 @@ def run(recipe, quick, seed, seeds, out, device, sets, config_file, dry_run, for
       cdlite run toy-gaussians --seeds 3
       cdlite run digits --set data.n_train=64 --set teacher.steps=20000
       cdlite run rf-theory
+      cdlite run --resume runs/toy-gaussians      after Ctrl-C, a kill or a failure
     """
     from cdlite.experiments import runner
     from cdlite.experiments.recipes import get_recipe
+    log = (lambda *a: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    if resume is not None:
+        given = [o for o, v in (("RECIPE", recipe), ("--quick", quick), ("--seed", seed),
+                                ("--seeds", seeds), ("--out", out), ("--device", device),
+                                ("--set", sets), ("--config", config_file),
+                                ("--dry-run", dry_run), ("--force", force)) if v]
+        if given:
+            raise CdliteError(f"--resume continues a run with the config it saved; drop "
+                              f"{', '.join(given)}")
+        def resume_and_show():
+            rec, metrics = runner.resume_run(resume, log, False if quiet else None)
+            click.echo(rec.table(metrics))
+        _interruptible(resume_and_show)
+        return
+    if recipe is None:
+        raise CdliteError("name a recipe (`cdlite list` shows them), or --resume RUN_DIR")
     rec = get_recipe(recipe)
     cfg = runner.resolve_config(rec, quick, config_file, sets, seed, device)
     if dry_run:
         click.echo(runner.config_toml(rec, cfg), nl=False)
         return
     target = out or (lambda: runner.default_out(rec.name, quick))
-    log = (lambda *a: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    progress = False if quiet else None
+    if seeds:
+        _interruptible(lambda: click.echo(rec.seed_table(runner.run_seeds(
+            rec, cfg, range(cfg.seed, cfg.seed + seeds), target, log, force, progress))))
+    else:
+        _interruptible(lambda: click.echo(rec.table(runner.run_recipe(
+            rec, cfg, target, log, force, progress))))
+
+
+def _interruptible(action):
+    """Run `action`; on SIGINT/SIGTERM (the run folder was then saved and marked partial)
+    say how to continue and exit with 130."""
     try:
-        if seeds:
-            summary = runner.run_seeds(rec, cfg, range(cfg.seed, cfg.seed + seeds), target, log,
-                                       force, False if quiet else None)
-            click.echo(rec.seed_table(summary))
-        else:
-            click.echo(rec.table(runner.run_recipe(rec, cfg, target, log, force,
-                                                   False if quiet else None)))
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: the run folder holds what finished, marked partial",
+        action()
+    except KeyboardInterrupt as e:
+        where = getattr(e, "folder", None)
+        hint = f"; continue it with `cdlite run --resume {where}`" if where else ""
+        click.echo(f"\ninterrupted: the run folder holds what finished, marked partial{hint}",
                    err=True)
         sys.exit(130)
 

@@ -54,7 +54,7 @@ def test_list_names_every_recipe():
     (["run", "digits", "--set", "data.downsample=2"], "valid keys in [data]: data.name"),
     (["run", "toy-gaussians", "--set", "eval.n_samples=1"], "eval.n_samples=1 (must be >= 10)"),
     (["run", "rf-theory", "--seeds", "2"], "drop --seeds"),
-    (["run", "rf-theory", "--quick", "--set", "d=0"], "must be positive"),
+    (["run", "rf-theory", "--quick", "--set", "d=0"], "d=0 (must be >= 1)"),
 ])
 def test_bad_input_is_one_actionable_line(args, message):
     result = invoke(*args)

@@ -9,12 +9,13 @@ IDX (LeCun & Cortes, the MNIST file format, also used by Fashion-MNIST): a 4-byt
 from __future__ import annotations
 
 import gzip
+import math
 import os
-import zipfile
 from importlib import resources
 
 import numpy as np
 
+from .. import npzio
 from ..errors import CdliteError
 
 # IDX type code -> big-endian NumPy dtype
@@ -139,43 +140,30 @@ def load_idx_images(images_path, labels_path=None, downsample: int = 1, classes=
 def load_array(path, key=None) -> np.ndarray:
     """Read a user's .npy or .npz (allow_pickle=False) holding (n, d) vectors or (n, h, w) images.
 
-    For an .npz, `key` names the array; it may be left out when the file holds only one.
+    For an .npz, `key` names the array; it may be left out when the file holds only one. The
+    headers are checked before anything is read (cdlite.npzio: sizes, bombs, memory budget).
     Returns the array as float32, shape unchanged.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CdliteError(f"array file not found: {path!r}")
-    with open(path, "rb") as fh:
-        magic = fh.read(6)
-    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):  # neither .npy nor zip (.npz)
-        raise CdliteError(f"{path!r} is neither a .npy nor an .npz file (it starts with "
-                          f"{magic!r}); save your array with numpy.save or numpy.savez")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if hasattr(loaded, "files"):  # an .npz archive: a dict-like of arrays
-            with loaded:
-                arr = _pick_array(loaded, path, key)
-        else:
-            if key is not None:
-                raise CdliteError(f"{path!r} is a .npy file holding one array; drop the key "
-                                  f"{key!r} (keys name the arrays of an .npz)")
-            arr = loaded
-    except CdliteError:
-        raise
-    except (zipfile.BadZipFile, EOFError) as e:
-        raise CdliteError(f"{path!r} looks like an .npz but is damaged ({e}); save it again "
-                          "with numpy.savez") from None
-    except (ValueError, OSError) as e:
-        if "pickle" in str(e) or "Object arrays" in str(e):
-            raise CdliteError(f"{path!r} holds Python objects (an object array or pickle), which "
-                              f"cdlite does not unpickle; save a numeric array instead") from None
-        raise CdliteError(f"{path!r}: cannot read it as .npy/.npz ({e})") from None
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) or \
-            np.issubdtype(arr.dtype, np.complexfloating):
-        raise CdliteError(f"{path!r}: expected a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim not in (2, 3):
+    infos = npzio.inspect(path)
+    if "" in infos:  # a .npy file: one array
+        if key is not None:
+            raise CdliteError(f"{path!r} is a .npy file holding one array; drop the key "
+                              f"{key!r} (keys name the arrays of an .npz)")
+        name = ""
+    else:
+        name = _pick_array(sorted(infos), path, key)
+    info = infos[name]
+    if not (np.issubdtype(info.dtype, np.number) or info.dtype == np.bool_) or \
+            np.issubdtype(info.dtype, np.complexfloating):
+        raise CdliteError(f"{path!r}: expected a real numeric array, got dtype {info.dtype}")
+    if len(info.shape) not in (2, 3):
         raise CdliteError(f"{path!r}: expected shape (n, d) for vectors or (n, h, w) for images, "
-                          f"got {arr.ndim}-D shape {arr.shape}")
+                          f"got {len(info.shape)}-D shape {info.shape}")
+    npzio.check_budget(math.prod(info.shape) * 4, f"{path!r} as float32")
+    arr = npzio.load(path, names=[name])[name]
     out = arr.astype(np.float32)
     if np.isfinite(arr).all() and not np.isfinite(out).all():
         raise CdliteError(f"{path!r}: values up to {np.abs(arr).max():.3g} do not fit in float32 "
@@ -183,9 +171,8 @@ def load_array(path, key=None) -> np.ndarray:
     return out
 
 
-def _pick_array(npz, path, key):
-    """The array `key` of an .npz archive, or its only array when key is None."""
-    names = list(npz.files)
+def _pick_array(names, path, key):
+    """The name of array `key` of an .npz archive, or of its only array when key is None."""
     if not names:
         raise CdliteError(f"{path!r} is an empty .npz (it holds no arrays)")
     if key is None:
@@ -195,4 +182,4 @@ def _pick_array(npz, path, key):
         key = names[0]
     if key not in names:
         raise CdliteError(f"{path!r} has no array {key!r}; it holds {names}")
-    return npz[key]
+    return key

@@ -7,7 +7,7 @@ from typing import Literal
 
 from ..backend import array_module, randint
 from ..config import Config, at_least, positive
-from ..nn.loop import check_loss, check_training_data, evaluation_ema
+from ..nn.loop import TrainState, check_loss, check_training_data, evaluation_ema, restore
 from ..nn.optim import DECAYS, Adam, clip_grad_norm, ema_update, lr_schedule
 from ..progress import progress
 from .loss import edm_loss
@@ -40,12 +40,14 @@ class TrainResult:
 
 
 def train_teacher(denoiser, params, train_x, cfg: TeacherConfig, rng, on_eval=None,
-                  show_progress=None) -> TrainResult:
+                  show_progress=None, resume: TrainState | None = None,
+                  on_state=None) -> TrainResult:
     """Train `params` of an EDMDenoiser on `train_x` (n, d).
 
     on_eval(step, eval_params) -> dict is called at step 0, every cfg.eval_every steps and at the
     end; its dicts are collected in `history`. eval_params is the EMA (or the raw weights when
-    cfg.ema_half_life == 0).
+    cfg.ema_half_life == 0). on_state(TrainState) follows each on_eval after step 0 (to save a
+    checkpoint); `resume`, such a state, continues the loop after its step, bit for bit.
     """
     check_training_data(train_x, denoiser.net.d)
     xp = array_module(train_x)
@@ -53,13 +55,18 @@ def train_teacher(denoiser, params, train_x, cfg: TeacherConfig, rng, on_eval=No
     opt = Adam(cfg.lr)
     ema, rate = evaluation_ema(params, cfg.ema_half_life)
     result = TrainResult(params, ema)
+    start = 0 if resume is None else restore(resume, params, ema, None, opt, rng)
 
     def evaluate(step):
         if on_eval is not None:
             result.history.append({"step": step, **on_eval(step, ema)})
+        if on_state is not None and step > 0:
+            on_state(TrainState(step, params, None if ema is params else ema, None,
+                                opt.state_dict(), rng.bit_generator.state))
 
-    evaluate(0)
-    for step in progress(range(1, cfg.steps + 1), cfg.steps, "teacher", show_progress):
+    if start == 0:
+        evaluate(0)
+    for step in progress(range(start + 1, cfg.steps + 1), cfg.steps, "teacher", show_progress):
         x = train_x[randint(rng, 0, n, cfg.batch, xp)]  # (B, d)
         loss, grads = edm_loss(denoiser, params, x, rng, cfg.P_mean, cfg.P_std)
         lr = lr_schedule(step - 1, cfg.lr, cfg.warmup, cfg.steps, cfg.lr_decay)  # counts from 0

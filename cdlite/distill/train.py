@@ -17,7 +17,7 @@ import numpy as np
 from ..backend import array_module, randint
 from ..diffusion.grids import karras_sigmas
 from ..config import Config, at_least, positive
-from ..nn.loop import check_loss, check_training_data, evaluation_ema
+from ..nn.loop import TrainState, check_loss, check_training_data, evaluation_ema, restore
 from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_update
 from ..progress import progress
 from .losses import DISTANCES, SOLVERS, cd_loss, ct_grid_size, ct_loss
@@ -59,7 +59,8 @@ class DistillResult:
 
 
 def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillConfig, rng,
-                      sigma_min, sigma_max, rho, on_eval, show_progress, desc):
+                      sigma_min, sigma_max, rho, on_eval, show_progress, desc, resume=None,
+                      on_state=None):
     check_training_data(train_x, student.net.d)
     xp = array_module(train_x)
     d = train_x.shape[1]
@@ -68,6 +69,7 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
     ema, ema_rate = evaluation_ema(params, cfg.ema_half_life)
     opt = Adam(cfg.lr)
     result = DistillResult(params, target, ema)
+    start = 0 if resume is None else restore(resume, params, ema, target, opt, rng)
 
     def grid_for(step):
         N = ct_grid_size(step, cfg.steps, s1=cfg.N - 1) if cfg.ct_schedule else cfg.N
@@ -77,10 +79,14 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
     def evaluate(step):
         if on_eval is not None:
             result.history.append({"step": step, **on_eval(step, ema)})
+        if on_state is not None and step > 0:
+            on_state(TrainState(step, params, None if ema is params else ema, target,
+                                opt.state_dict(), rng.bit_generator.state))
 
-    evaluate(0)
-    grid = grid_for(0)
-    for step in progress(range(1, cfg.steps + 1), cfg.steps, desc, show_progress):
+    if start == 0:
+        evaluate(0)
+    grid = grid_for(start)
+    for step in progress(range(start + 1, cfg.steps + 1), cfg.steps, desc, show_progress):
         if cfg.ct_schedule and len(grid) != ct_grid_size(step, cfg.steps, s1=cfg.N - 1):
             grid = grid_for(step)  # N(k) grew: rebuild the grid
         x = train_x[randint(rng, 0, train_x.shape[0], cfg.batch, xp)]  # line 3: x ~ data
@@ -101,19 +107,24 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
 
 
 def distill(teacher, student, params, train_x, cfg: DistillConfig, rng, sigma_min=0.002,
-            sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None) -> DistillResult:
+            sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None, resume=None,
+            on_state=None) -> DistillResult:
     """Consistency distillation (Algorithm 2 of Song et al. 2023).
 
     teacher: denoiser function (y, sigma) -> D; student: ConsistencyFunction; params: its initial
     weights (a copy of the teacher's for init='teacher'), trained in place.
-    on_eval(step, eval_params) -> dict is recorded in `history`.
+    on_eval(step, eval_params) -> dict is recorded in `history`; on_state(TrainState) follows it
+    (after step 0) and `resume` continues from such a state, as in train_teacher.
     """
     return _consistency_loop(cd_loss, student, params, teacher, train_x, cfg, rng, sigma_min,
-                             sigma_max, rho, on_eval, show_progress, "distill (CD)")
+                             sigma_max, rho, on_eval, show_progress, "distill (CD)", resume,
+                             on_state)
 
 
 def consistency_train(student, params, train_x, cfg: DistillConfig, rng, sigma_min=0.002,
-                      sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None) -> DistillResult:
+                      sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None, resume=None,
+                      on_state=None) -> DistillResult:
     """Consistency training (Algorithm 3 of Song et al. 2023): the same loop without a teacher."""
     return _consistency_loop(ct_loss, student, params, None, train_x, cfg, rng, sigma_min,
-                             sigma_max, rho, on_eval, show_progress, "train (CT)")
+                             sigma_max, rho, on_eval, show_progress, "train (CT)", resume,
+                             on_state)

@@ -5,28 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_xp, make_rng, to_numpy
-from ..checkpoint import load_checkpoint
 from ..data.images import load_array
 from ..errors import CdliteError
-
-
-def load_model(path):
-    """(net, params, meta) of a model checkpoint written by the pipeline (meta['model'] says
-    which); the arrays are checked, by name and shape, against the network the header names."""
-    from ..nn.networks import build_network
-    _, meta = load_checkpoint(path)
-    for key in ("model", "network", "sigma_data", "sigma_min", "sigma_max"):
-        if key not in meta:
-            raise CdliteError(f"{path} is a checkpoint but not a cdlite model (its header has no "
-                              f"{key!r}); use a checkpoints/teacher.npz or student.npz of a run")
-    try:
-        net = build_network(**meta["network"])
-    except (TypeError, ValueError) as e:
-        raise CdliteError(f"{path}: its header describes a network cdlite cannot build ({e})") \
-            from None
-    shapes = {k: v.shape for k, v in net.init(make_rng(0)).items()}
-    arrays, _ = load_checkpoint(path, expected=shapes)
-    return net, arrays, meta
+from .. import npzio
+from ..npzio import check_budget
+from .models import load_model
 
 
 def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
@@ -41,20 +24,29 @@ def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
     xp = get_xp(device)
     params = {k: xp.asarray(v) for k, v in params.items()}
     d = net.d
+    check_budget(3 * 4 * n * d, f"{n} samples of dimension {d}")  # samples, slope, update
     rng = make_rng(seed)
     if meta["model"] == "teacher":
         N = steps or meta.get("steps", 18)
+        check_budget(8 * N, f"a grid of {N} steps")
         grid = karras_sigmas(N, meta["sigma_min"], meta["sigma_max"], meta.get("rho", 7.0))
         x, nfe = generate(EDMDenoiser(net, meta["sigma_data"]).bind(params), n, d, grid, rng,
-                          xp=xp)
+                          xp=xp, sampler=meta.get("sampler", "heun"))
     else:
         k = steps or 1
+        check_budget(8 * k, f"{k} sampling levels")
         taus = [meta["sigma_max"]] + list(np.geomspace(1.0, 0.1, k - 1)) if k > 1 else \
             [meta["sigma_max"]]
         f = ConsistencyFunction(net, meta["sigma_data"], meta["sigma_min"]).bind(params)
         x, nfe = generate(f, n, d, taus, rng, sampler=sample_consistency, xp=xp,
                           sigma_min=meta["sigma_min"])
-    return to_numpy(x), nfe, meta
+    x = to_numpy(x)
+    bad = int((~np.isfinite(x).all(axis=1)).sum())
+    if bad:
+        raise CdliteError(f"{bad} of {n} samples from {path} are NaN or inf: the model is broken "
+                          "(its weights are finite, so it diverges on sampling); use an earlier "
+                          "checkpoint or retrain; nothing was written")
+    return x, nfe, meta
 
 
 def evaluate_files(samples_path, train_path, test_path=None, key=None, threshold=1 / 3,
@@ -84,16 +76,9 @@ def _flat(a, path):
     return a.reshape(a.shape[0], -1) if a.ndim == 3 else a
 
 
-def _has_key(path, key) -> bool:
-    if not str(path).endswith(".npz"):
-        return False
-    with np.load(path, allow_pickle=False) as z:
-        return key in z.files
-
-
 def _default_key(path, preferred):
     """For a run's samples.npz (several arrays), pick `preferred` ('train'/'test')."""
     try:
-        return preferred if _has_key(path, preferred) else None
-    except Exception:
+        return preferred if preferred in npzio.inspect(path) else None
+    except CdliteError:
         return None  # load_array will report the problem with the file

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..backend import get_xp, to_numpy
-from ..checkpoint import save_checkpoint
 from ..config import to_dict
 from ..data import Dataset
 from ..diffusion import EDMDenoiser, EmpiricalOptimalDenoiser, generate, train_teacher
@@ -27,6 +26,7 @@ from ..nn.networks import make_network, network_spec
 from ..nn.optim import copy_params
 from .config import RunConfig
 from .evaluation import curve_point, evaluate_samples, levelled_off
+from .models import load_model, load_state, save_model, save_state
 from .runfolder import RunFolder
 from .streams import Eval, Train, rng
 
@@ -77,27 +77,22 @@ def make_context(cfg: RunConfig, folder: RunFolder, prepared: Prepared) -> Conte
 
 
 def run_pipeline(cfg: RunConfig, folder: RunFolder, prepared: Prepared) -> None:
-    """Run every stage of `cfg` into `folder`, recording each stage's results as it ends."""
+    """Run every stage of `cfg` into `folder`, recording each stage's results as it ends. In a
+    resumed run the stages that finished are skipped; their weights are read back from disk."""
     ctx = make_context(cfg, folder, prepared)
-    with folder.stage("data"):
-        folder.record(*data_stage(ctx))
-    with folder.stage("teacher"):
-        teacher_params = teacher_stage(ctx)
-    D = EDMDenoiser(ctx.net, ctx.sigma_data).bind(teacher_params)
-    with folder.stage("teacher evaluation"):
-        folder.record(*teacher_evaluation_stage(ctx, D))
-    with folder.stage("distillation"):
-        student_params, levelled = distillation_stage(ctx, D, teacher_params)
-        folder.record({"student_levelled_off": levelled})
-    with folder.stage("student evaluation"):
-        folder.record(*student_evaluation_stage(ctx, student_params))
+    folder.run_stage("data", data_stage, ctx)
+    teacher = folder.run_stage("teacher", teacher_stage, ctx)
+    if teacher is None:  # finished in an earlier session: its final weights are on disk
+        teacher = trained_weights(ctx, "teacher")
+    D = EDMDenoiser(ctx.net, ctx.sigma_data).bind(teacher)
+    folder.run_stage("teacher evaluation", teacher_evaluation_stage, ctx, D)
+    student = folder.run_stage("distillation", distillation_stage, ctx, D, teacher)
+    if student is None:
+        student = trained_weights(ctx, "student")
+    folder.run_stage("student evaluation", student_evaluation_stage, ctx, student)
     if cfg.run_ct:
-        with folder.stage("consistency training"):
-            folder.record(*ct_stage(ctx))
-    with folder.stage("references"):
-        rows, samples = references_stage(ctx)
-        folder.metrics["reference"].update(rows)
-        folder.record(samples=samples)
+        folder.run_stage("consistency training", ct_stage, ctx)
+    folder.run_stage("references", references_stage, ctx)
 
 
 # --- the stages ---------------------------------------------------------------------------------
@@ -114,22 +109,25 @@ def data_stage(ctx: Context) -> tuple[dict, dict]:
     metrics = {"n_train": ds.n, "dim": ds.d, "dataset": ds.name, "sigma_data": ctx.sigma_data,
                "image_shape": list(ds.image_shape) if ds.image_shape else None,
                "reference": {"fresh_true": row}}
-    return metrics, {"train": ds.train, "test": ds.test, "fresh_true": fresh}
+    return metrics, {"train": ds.train, "test": ds.test, "fresh_true": fresh}, None
 
 
-def teacher_stage(ctx: Context) -> dict:
-    """EDM training of the teacher (its EMA weights returned), with its curve over time."""
+def teacher_stage(ctx: Context) -> tuple:
+    """EDM training of the teacher (its EMA weights returned), with its curve over time; a
+    resumed run continues from the last saved training state."""
     cfg = ctx.cfg
     teacher = EDMDenoiser(ctx.net, ctx.sigma_data)
 
     def sample(D, r):
         return cfg.diffusion.sample(D, cfg.eval.n_curve, ctx.ds.d, r, xp=ctx.xp)
 
-    on_eval = curve_callback(ctx, "teacher", teacher, sample, Eval.TEACHER_CURVE_SAMPLES,
-                             Eval.TEACHER_CURVE_METRICS, cfg.teacher.steps)
+    resume, on_eval, on_state = training_hooks(
+        ctx, "teacher", teacher, sample, Eval.TEACHER_CURVE_SAMPLES, Eval.TEACHER_CURVE_METRICS,
+        cfg.teacher.steps)
     res = train_teacher(teacher, ctx.init_params(Train.TEACHER_INIT), ctx.train, cfg.teacher,
-                        rng(cfg.seed, Train.TEACHER), on_eval, ctx.folder.progress)
-    return res.ema
+                        rng(cfg.seed, Train.TEACHER), on_eval, ctx.folder.progress, resume,
+                        on_state)
+    return {}, {}, res.ema
 
 
 def teacher_evaluation_stage(ctx: Context, D) -> tuple[dict, dict]:
@@ -148,7 +146,7 @@ def teacher_evaluation_stage(ctx: Context, D) -> tuple[dict, dict]:
         samples[name] = to_numpy(x)
         rows[name] = {**ctx.row(x, nfe, cfg.teacher.steps, stream),
                       "sampler": f"euler, {k} step{'s' if k > 1 else ''}"}
-    return rows, samples
+    return rows, samples, None
 
 
 def distillation_stage(ctx: Context, D, teacher_params) -> tuple:
@@ -163,11 +161,14 @@ def distillation_stage(ctx: Context, D, teacher_params) -> tuple:
     def sample(f, r):
         return one_step(ctx, f, cfg.eval.n_curve, r)
 
-    on_eval = curve_callback(ctx, "student", student, sample, Eval.STUDENT_CURVE_SAMPLES,
-                             Eval.STUDENT_CURVE_METRICS, cfg.distill.steps)
+    resume, on_eval, on_state = training_hooks(
+        ctx, "student", student, sample, Eval.STUDENT_CURVE_SAMPLES, Eval.STUDENT_CURVE_METRICS,
+        cfg.distill.steps)
     res = distill(D, student, params, ctx.train, cfg.distill, rng(cfg.seed, Train.DISTILL),
-                  dif.sigma_min, dif.sigma_max, dif.rho, on_eval, ctx.folder.progress)
-    return res.ema, levelled_off(res.history)
+                  dif.sigma_min, dif.sigma_max, dif.rho, on_eval, ctx.folder.progress, resume,
+                  on_state)
+    levelled = levelled_off(ctx.folder.metrics["student_curve"])
+    return {"student_levelled_off": levelled}, {}, res.ema
 
 
 def student_evaluation_stage(ctx: Context, params) -> tuple[dict, dict]:
@@ -183,7 +184,7 @@ def student_evaluation_stage(ctx: Context, params) -> tuple[dict, dict]:
         x, nfe = consistency_samples(ctx, f, cfg.eval.n_samples, levels, rng(cfg.seed, s_samples))
         samples[name] = to_numpy(x)
         rows[name] = ctx.row(x, nfe, cfg.distill.steps, s_metrics)
-    return rows, samples
+    return rows, samples, None
 
 
 def ct_stage(ctx: Context) -> tuple[dict, dict]:
@@ -197,7 +198,7 @@ def ct_stage(ctx: Context) -> tuple[dict, dict]:
     x, nfe = one_step(ctx, student.bind(res.ema), cfg.eval.n_samples,
                       rng(cfg.seed, Eval.CT_SAMPLES))
     return ({"ct": ctx.row(x, nfe, cfg.distill.steps, Eval.CT_METRICS)},
-            {"ct": to_numpy(x)})
+            {"ct": to_numpy(x)}, None)
 
 
 def references_stage(ctx: Context) -> tuple[dict, dict]:
@@ -206,8 +207,8 @@ def references_stage(ctx: Context) -> tuple[dict, dict]:
     cfg = ctx.cfg
     x, nfe = cfg.diffusion.sample(EmpiricalOptimalDenoiser(ctx.train), cfg.eval.n_samples,
                                   ctx.ds.d, rng(cfg.seed, Eval.OPTIMUM_SAMPLES), xp=ctx.xp)
-    return ({"empirical_optimum": ctx.row(x, nfe, None, Eval.OPTIMUM_METRICS)},
-            {"empirical_optimum": to_numpy(x)})
+    return ({"reference": {"empirical_optimum": ctx.row(x, nfe, None, Eval.OPTIMUM_METRICS)}},
+            {"empirical_optimum": to_numpy(x)}, None)
 
 
 # --- pieces the stages share ------------------------------------------------------------------
@@ -232,22 +233,38 @@ def model_meta(ctx: Context, role: str) -> dict:
             "config": to_dict(ctx.cfg)}
 
 
-def curve_callback(ctx: Context, role: str, model, sample, sample_stream: Eval,
+def training_hooks(ctx: Context, role: str, model, sample, sample_stream: Eval,
                    metric_stream: Eval, steps_planned: int):
-    """The training loop's on_eval for `role` ("teacher" or "student"): sample with the current
-    evaluation weights, checkpoint them, and append a point to metrics[role + "_curve"], saved
-    as it grows (an interrupted run keeps its curve)."""
+    """(resume, on_eval, on_state) of the training loop of `role` ("teacher" or "student").
+
+    on_eval samples with the current evaluation weights, checkpoints them (the model file that
+    `cdlite sample` reads) and appends a point to metrics[role + "_curve"], saved as it grows;
+    on_state saves the loop's full state for --resume; resume is the state saved by an earlier
+    session of this run (or None), and the curve is cut back to the step it continues from."""
     folder, seed = ctx.folder, ctx.cfg.seed
-    curve = folder.metrics[f"{role}_curve"] = []
+    resume = load_state(folder.path, role, ctx.net)
+    step0 = resume.step if resume is not None else -1
+    curve = [p for p in folder.metrics.get(f"{role}_curve", []) if p["step"] <= step0]
+    folder.metrics[f"{role}_curve"] = curve
     meta = model_meta(ctx, role)
 
     def on_eval(step, params):
         x, _ = sample(model.bind(params), rng(seed, sample_stream, step))
-        save_checkpoint(folder.path / "checkpoints" / f"{role}.npz", params,
-                        {**meta, "step": step, "steps_planned": steps_planned})
+        save_model(folder.path / "checkpoints" / f"{role}.npz", params,
+                   {**meta, "step": step, "steps_planned": steps_planned})
         point = curve_point(x, ctx.ds, ctx.cfg, rng(seed, metric_stream, step),
                             denoise=model.bind(params))
         curve.append({"step": step, **point})
         folder.save(samples=False)
         return point
-    return on_eval
+
+    def on_state(state):
+        save_state(folder.path, role, state)
+    return resume, on_eval, on_state
+
+
+def trained_weights(ctx: Context, role: str) -> dict:
+    """The final evaluation weights of a training stage that finished earlier, from its model
+    checkpoint, on the run's device."""
+    _, params, _ = load_model(ctx.folder.path / "checkpoints" / f"{role}.npz")
+    return {k: ctx.xp.asarray(v) for k, v in params.items()}

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import npzio
 from ..errors import CdliteError
 from ..fileio import atomic_file, write_json, write_text
 
@@ -172,6 +173,35 @@ class RunFolder:
         folder.save()
         return folder
 
+    @classmethod
+    def reopen(cls, path, log=None) -> RunFolder:
+        """Take back a stopped run's folder (partial, failed, or killed: its lock is stale) to
+        continue it: lock it again, read what it holds, mark it running."""
+        path = Path(path)
+        state, line = describe_state(path)
+        if state == "complete":
+            raise CdliteError(f"{line}: there is nothing to resume (`cdlite show {path}`)")
+        if state in ("running", "empty", "damaged"):
+            raise CdliteError(f"{line}; only a partial, failed or killed run can be resumed")
+        owner = lock_owner(path)
+        if owner is not None and owner["alive"] is False:
+            os.remove(path / LOCK)  # the stale lock of a process that no longer runs
+        _acquire(path)
+        try:
+            metrics = read_metrics(path)
+            samples = {}
+            if (path / "samples.npz").is_file():
+                samples = {k: v for k, v in npzio.load(path / "samples.npz").items()}
+        except BaseException:
+            release(path)
+            raise
+        for key in ("interrupted_in", "error"):  # they described the stop, now undone
+            metrics.pop(key, None)
+        metrics["status"] = "running"
+        folder = cls(path, metrics, samples, log=log)
+        folder.save(samples=False)
+        return folder
+
     # -- progress ---------------------------------------------------------------------------
     def save(self, samples: bool = True) -> None:
         """Write samples.npz (unless samples=False: nothing new there), then metrics.json
@@ -181,9 +211,26 @@ class RunFolder:
         write_json(self.path / "metrics.json", self.metrics)
 
     def record(self, metrics: dict | None = None, samples: dict | None = None) -> None:
-        """Add a stage's results (metrics entries, sample sets as host arrays)."""
-        self.metrics.update(metrics or {})
+        """Add a stage's results: metrics entries (a dict entry is merged into the one already
+        there, e.g. "reference") and sample sets (host arrays)."""
+        for k, v in (metrics or {}).items():
+            old = self.metrics.get(k)
+            self.metrics[k] = {**old, **v} if isinstance(old, dict) and isinstance(v, dict) else v
         self.samples.update(samples or {})
+
+    def done(self, name: str) -> bool:
+        """Did stage `name` finish (in this session or an earlier one of a resumed run)?"""
+        return name in self.metrics["stages_done"]
+
+    def run_stage(self, name: str, fn, *args):
+        """Run the stage fn(*args) -> (metrics, samples, value) unless it finished earlier;
+        record its metrics and samples, save, and return its value (None when skipped)."""
+        if self.done(name):
+            return None
+        with self.stage(name):
+            metrics, samples, value = fn(*args)
+            self.record(metrics, samples)
+        return value
 
     @contextlib.contextmanager
     def stage(self, name: str):
@@ -194,7 +241,8 @@ class RunFolder:
         start = time.perf_counter()
         yield
         self.metrics["timings_s"][name] = round(time.perf_counter() - start, 3)
-        self.metrics["stages_done"].append(name)
+        if name not in self.metrics["stages_done"]:  # (the report is redone on resume)
+            self.metrics["stages_done"].append(name)
         self.save()
 
     def finish(self, status: str, error: str | None = None) -> None:

@@ -91,18 +91,42 @@ def run_recipe(recipe: Recipe, cfg, out, log=None, force: bool = False,
     out = out() if callable(out) else out
     log(f"run folder: {out}")
     folder = RunFolder.create(out, recipe.name, config_toml(recipe, cfg), cfg.seed, force, log)
-    folder.progress = progress
     folder.metrics.update(description=recipe.description, device=cfg.device)
+    return _drive(recipe, cfg, folder, prepared, log, progress)
+
+
+def resume_run(path, log=None, progress: bool | None = None):
+    """Continue the stopped run in `path` (partial, failed or killed) with the config it saved;
+    returns (recipe, metrics). Finished stages are kept; a training stage continues from its
+    last saved state, so the result is the run that was never stopped, bit for bit (CPU)."""
+    from .recipes import get_recipe
+    log = log or (lambda *a: None)
+    path = Path(path)
+    if not (path / "config.toml").is_file():
+        raise CdliteError(f"{path} is not a run folder (no config.toml); nothing to resume")
+    saved = load_toml(path / "config.toml")
+    recipe = get_recipe(str(saved.pop("recipe", "")))
+    cfg = override(recipe.defaults, flatten(saved))
+    prepared = recipe.prepare(cfg)
+    folder = RunFolder.reopen(path, log)
+    log(f"resuming {path} after: {', '.join(folder.metrics['stages_done']) or 'setup'}")
+    return recipe, _drive(recipe, cfg, folder, prepared, log, progress)
+
+
+def _drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> dict:
+    """Run the recipe in its folder, and write down how it ended (see run_recipe)."""
+    folder.progress = progress
     with stop_on_signals(lambda: describe_state(folder.path)[1]):
         try:
             recipe.run(cfg, folder, prepared)
             if recipe.report is not None:
                 with folder.stage("report"):
                     recipe.report(folder, cfg)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             log(f"interrupted during {folder.metrics.get('stage')!r}: saving what finished")
             _partial_report(recipe, folder, cfg, log)
             folder.finish("partial")
+            e.folder = folder.path  # where to --resume
             raise
         except Exception as e:
             _partial_report(recipe, folder, cfg, log)

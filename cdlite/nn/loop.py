@@ -1,8 +1,10 @@
-"""Pieces shared by every training loop (teacher, CD, CT): input checks, the evaluation EMA, and
-a loss that must stay finite. The loops themselves stay short and read like the algorithms."""
+"""Pieces shared by every training loop (teacher, CD, CT): input checks, the evaluation EMA, a
+loss that must stay finite, and the state a stopped loop continues from. The loops themselves
+stay short and read like the algorithms."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 from ..backend import array_module
 from ..errors import CdliteError
@@ -36,3 +38,56 @@ def check_loss(loss: float, step: int, lr: float, what: str) -> None:
     if not math.isfinite(loss):
         raise CdliteError(f"{what} diverged at step {step}: loss = {loss}; lower the learning "
                           f"rate (now {lr:g}) or keep gradient clipping on")
+
+
+# --- continuing a stopped loop ----------------------------------------------------------------
+
+@dataclass
+class TrainState:
+    """All a training loop needs to continue exactly where it stopped: the step it reached and,
+    as they were after that step, the weights, the evaluation EMA, the CD/CT target, the
+    optimizer's state and the random generator's. Continuing from it repeats, bit for bit, the
+    run that was never stopped (same float32 operations on the same numbers). The loops hand
+    it over with their live arrays: save (or copy) it at once."""
+    step: int
+    params: dict                  # theta
+    ema: dict | None = None       # the evaluation EMA; None when it is params itself
+    target: dict | None = None    # theta_minus of CD/CT; None for the teacher
+    optimizer: dict = field(default_factory=dict)  # Adam.state_dict()
+    rng: dict = field(default_factory=dict)        # rng.bit_generator.state
+
+    def arrays(self) -> dict:
+        """Every array under one flat name: params.*, ema.*, target.*, and the optimizer's."""
+        out = {f"params.{k}": v for k, v in self.params.items()}
+        for prefix, part in (("ema.", self.ema), ("target.", self.target)):
+            out.update({prefix + k: v for k, v in (part or {}).items()})
+        return {**out, **self.optimizer}
+
+    @classmethod
+    def from_arrays(cls, step: int, arrays: dict, rng: dict) -> TrainState:
+        def part(prefix):
+            got = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            return got or None
+        optimizer = {k: v for k, v in arrays.items()
+                     if not k.startswith(("params.", "ema.", "target."))}
+        return cls(step, part("params.") or {}, part("ema."), part("target."), optimizer, rng)
+
+
+def restore(state: TrainState, params: dict, ema: dict, target: dict | None, opt, rng) -> int:
+    """Put `state` into a fresh loop's arrays (in place, on their device and dtype), optimizer
+    and random generator; returns the step to continue after."""
+    def fill(dst, src, what):
+        if src is None or dst is None:
+            return
+        if src.keys() != dst.keys():
+            raise CdliteError(f"the saved {what} has arrays {sorted(src)[:6]}..., the network "
+                              f"{sorted(dst)[:6]}...; it was saved by another network config")
+        for k, v in src.items():
+            dst[k][...] = array_module(dst[k]).asarray(v, dtype=dst[k].dtype)
+    fill(params, state.params, "weights")
+    if ema is not params:
+        fill(ema, state.ema, "EMA")
+    fill(target, state.target, "target")
+    opt.load_state_dict(state.optimizer)
+    rng.bit_generator.state = state.rng
+    return state.step
