@@ -60,7 +60,9 @@ def _cd_reference(student, params, target, teacher, x, t_n, t_next, z):
     return loss, student.backward(params, df, cache)
 
 
-def _student_cd(student_code, case):
+def _student_cd(student_code, case, need_grads=True):
+    """(loss, grads) the student returns, checked: a float and, unless need_grads is False, one
+    array of the right shape per trained parameter array."""
     student, params, target, teacher, x, t_n, t_next, z = case
     out = student_code("cd_loss_and_grad", student, params, target, teacher, x, t_n, t_next, z)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
@@ -68,6 +70,8 @@ def _student_cd(student_code, case):
                    + (f"{len(out)} values" if isinstance(out, (tuple, list))
                       else f"a {type(out).__name__}"))
     loss, grads = as_scalar(out[0], "the loss"), out[1]
+    if not need_grads:
+        return loss, None
     if not isinstance(grads, dict):
         raise Fail(f"grads is a {type(grads).__name__}; return the dict that student.backward "
                    f"gives (one array per entry of params)")
@@ -87,7 +91,7 @@ def check_cd_returns(student_code):
 def check_cd_loss(student_code):
     case = _cd_case(262)
     student, params, target, teacher, x, t_n, t_next, z = case
-    loss, _ = _student_cd(student_code, case)
+    loss, _ = _student_cd(student_code, case, need_grads=False)
     ref, _ = _cd_reference(*case)
     f, _ = student.forward(params, x + t_next * z, t_next[:, 0])
     wrong = {  # the loss a known mistake gives: f_target computed another way

@@ -56,6 +56,8 @@ x = mixture.sample(m, rng)  # (m, 2) clean points
 print(f"{mixture}; sigma_data = {sigma_data:.3f}; {m} points")
 
 sigmas_shown = [0.05, 0.3, 1.0, 3.0]
+print("mean |E[x | y]|: about 2 (the radius) while the components are told apart, towards 0 (the "
+      "data mean) when they are not")
 fig, axes = plt.subplots(2, 4, figsize=(12.8, 6.4), sharex=True, sharey=True)
 for col, sigma in enumerate(sigmas_shown):
     y = x + sigma * rng.standard_normal(x.shape)  # the forward process
@@ -67,8 +69,7 @@ for col, sigma in enumerate(sigmas_shown):
                         scale=1, width=0.004, color="0.6")
     axes[1, col].scatter(*D.T, s=2, alpha=0.4, color="tab:red")
     axes[1, col].set_title(f"E[x | y], sigma = {sigma:g}")
-    print(f"sigma = {sigma:4.2f}: mean |E[x | y]| = {np.linalg.norm(D, axis=1).mean():.2f} "
-          f"(2 while the components are told apart, 0 when all is pulled to the mean)")
+    print(f"  sigma = {sigma:4.2f}: mean |E[x | y]| = {np.linalg.norm(D, axis=1).mean():.2f}")
 for ax in axes.ravel():
     ax.scatter(*mixture.means.T, marker="x", color="k", s=30, zorder=3)
     ax.set(xlim=(-5, 5), ylim=(-5, 5), aspect="equal")
@@ -124,6 +125,9 @@ print(f"{'sigma':>7} {'c_skip':>7} {'c_out':>7} {'c_in':>7} {'c_noise':>8} {'Var
 for j in range(0, len(sigmas), max(1, len(sigmas) // 6)):
     print(f"{sigmas[j]:7.3f} {c_skip[j]:7.3f} {c_out[j]:7.3f} {c_in[j]:7.3f} {c_noise[j]:8.3f} "
           f"{var_in[j]:12.3f} {var_target[j]:12.3f}")
+
+print(f"over all {len(sigmas)} sigmas: Var(c_in y) in [{min(var_in):.3f}, {max(var_in):.3f}], "
+      f"Var(target) in [{min(var_target):.3f}, {max(var_target):.3f}]")
 
 fig, (ax_e, ax_c) = plt.subplots(1, 2, figsize=(12, 4.5))
 ax_e.loglog(sigmas, mmse, "o-", color="tab:red", label="E[x | y] (the MMSE)")

@@ -108,8 +108,9 @@ for d in (2, 8):
             values.append(chance_level(fresh_n, dsn.train)["mem_frac"])
         rows.append((np.mean(values), np.min(values), np.max(values)))
     chance_by_d[d] = np.array(rows)  # (len(ns), 3): mean, min, max over the 3 training sets
-    print(f"d = {d}, chance level (mean of 3 training sets) at n = "
-          + ", ".join(f"{n}: {v:.3f}" for n, v in zip(ns, chance_by_d[d][:, 0])))
+    print(f"d = {d}, chance level (mean [min, max] of 3 training sets) at n = "
+          + ", ".join(f"{n}: {v:.3f} [{lo:.3f}, {hi:.3f}]" for n, (v, lo, hi)
+                      in zip(ns, chance_by_d[d])))
 
 # %% [markdown]
 # ## The threshold and the number of samples
@@ -124,6 +125,9 @@ ratios = {name: nn_ratios(x.astype(np.float32), ds.train)["ratio"]
           for name, x in sets.items() if name in ("perfect memorizer (D*)", "fresh true samples",
                                                   "half and half")}
 f_mem_at = {name: [(r < t).mean() for t in thresholds] for name, r in ratios.items()}
+for t in (0.2, 1 / 3, 0.5):
+    print(f"threshold {t:.3f}: f_mem " + ", ".join(f"{name} {(r < t).mean():.3f}"
+                                                  for name, r in ratios.items()))
 half = sets["half and half"]
 ms = [m_ for m_ in (100, 300, 1000, 3000) if m_ <= m]
 widths = []

@@ -97,11 +97,18 @@ print(f"tau_mem grows like n^{slope:.2f}; tau_gen stays between {min(gens):.3g} 
 # %% [markdown]
 # ## The spectrum: three parts
 #
-# With p > n the eigenvalues of U split into a spike (one large eigenvalue near s_t^2 times p,
-# the mean of the features), a bulk of large eigenvalues of scale psi_p that carries the
-# population score (generalization) and a bulk of small eigenvalues, of scale psi_p / psi_n,
-# that carries the sample-specific part of the empirical score (memorization). Shaded: the
-# predicted edges of the memorization bulk for each n.
+# With p > n > d the p eigenvalues of U fall into three parts (cdlite/theory/spectrum.py):
+#
+# - d large ones on the scale psi_p mu_1^2, the **generalization bulk**: the directions of the
+#   data itself, which carry the population score;
+# - n - d middle ones, the **memorization bulk** (Marchenko-Pastur, ratio p / n, scale
+#   shrinking like psi_p / psi_n): the rest of the span of the n training points, which carries
+#   the sample-specific part of the empirical score;
+# - p - n small ones near s_t^2, the "spike" of the d -> infinity theory (at finite d it spreads
+#   into a bulk of its own): the noise part of the features, learnt last of all.
+#
+# Shaded: the predicted edges of the memorization bulk for each n; dotted: the predicted scale
+# of the generalization bulk.
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4.2))
