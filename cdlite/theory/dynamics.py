@@ -1,14 +1,32 @@
 """Closed-form gradient flow of the random-feature model (Bonnaire et al., arXiv 2505.17638).
 
-Time unit. On a quadratic loss L(A) (a `Regression`, see model.py) cdlite's training time tau is
-the time of the gradient flow
+Time unit (the one cdlite.theory uses everywhere: docstrings, figures, metrics). On a quadratic
+loss L(A) (a `Regression`, see model.py) the training time tau is the time of the gradient flow
 
     dA/dtau = -d^2 grad_A L(A) = -(2 weight / psi_p) (A U - sqrt(p) R^T),      psi_p = p / d.
 
 The factor d^2 undoes the 1/d of the loss and the 1/sqrt(p)^2 of the model, so that the mode of U
 with eigenvalue lambda relaxes as exp(-2 weight lambda tau / psi_p). For the denoising loss
-(weight = Delta_t) that is the paper's timescale tau_lambda = psi_p / (2 Delta_t lambda): large
-eigenvalues (generalisation bulk) are learnt first, small ones (memorisation bulk) late.
+(weight = Delta_t) that is the timescale tau_lambda = psi_p / (2 Delta_t lambda) of DESIGN.md
+Sec. 6: large eigenvalues (generalisation bulk) are learnt first, small ones (memorisation bulk,
+then the spike) late.
+
+Step-size rule. Simulated gradient descent uses A <- A - eta d^2 grad L_batch with fresh noise in
+every step, so one step advances tau by exactly eta. A step multiplies the error of mode lambda by
+(1 - eta rate), stable when eta < psi_p / (weight lambda_max); cdlite takes
+eta = safety * psi_p / (weight lambda_max), safety = 0.5 by default, with lambda_max from power
+iteration on U.
+
+Bonnaire et al.'s clock. The authors' public script for the random-feature runs
+(github.com/tbonnair/Why-Diffusion-Models-Don-t-Memorize, Theory/src/Training_random_features)
+writes the model without the 1/sqrt(p), A' = A / sqrt(p), takes plain gradient steps on the same
+loss with learning rate 1e-4 d / Delta_t and records time tau' = steps * learning rate. There mode
+lambda relaxes as exp(-2 Delta_t lambda tau' / d), so
+
+    tau' = tau d^2 / p        (the same number at d = 32, p = 1024, where d^2 = p).
+
+Its 5e6 steps reach tau' = 8e5 at d = 32, t = 0.01; it also adds a ridge 1e-3 Delta_t |A'|^2 / d
+to the loss, which lifts every eigenvalue of U by 1e-3 (cdlite has no ridge).
 
 Closed form. With U = Q diag(lambda) Q^T and A(0) = A0, each column of A Q evolves on its own:
 
@@ -16,12 +34,6 @@ Closed form. With U = Q diag(lambda) Q^T and A(0) = A0, each column of A Q evolv
     h(tau) = (1 - exp(-rate tau)) / lambda,   rate = 2 weight lambda / psi_p,
 
 and h(inf) = 1 / lambda gives the least-squares readout sqrt(p) R^T U^-1.
-
-Step-size rule. Simulated gradient descent uses A <- A - eta d^2 grad L_batch with fresh noise in
-every step, so one step advances tau by exactly eta. A step multiplies the error of mode lambda by
-(1 - eta rate), stable when eta < psi_p / (weight lambda_max); cdlite takes
-eta = safety * psi_p / (weight lambda_max), safety = 0.5 by default, with lambda_max from power
-iteration on U.
 
 Shape letters: T number of times, d data dimension, p random features, B batch.
 """
@@ -35,6 +47,16 @@ import numpy as np
 from ..backend import array_module, randn, to_numpy
 from .model import Regression, features, ou_coeffs
 from .spectrum import eigh_desc, power_iteration
+
+
+@dataclass
+class RotatedLoss:
+    """A Regression written in a flow's eigenbasis: M = Q^T U Q (p, p) and Rq = Q^T R (p, d).
+    Rotating costs two (p, p) products; evaluating it along the flow after that is cheap."""
+    M: np.ndarray
+    Rq: np.ndarray
+    r2: float
+    weight: float
 
 
 @dataclass
@@ -94,24 +116,45 @@ class GradientFlow:
         """A(tau) (d, p) on the host."""
         return self.coords([tau])[0] @ self.Q.T
 
-    def losses(self, taus, reg: Regression):
-        """The loss `reg` (train, test or score error) along the flow, for every tau (T,).
+    def rotate(self, regs: dict) -> dict:
+        """{name: RotatedLoss} in this eigenbasis; Regressions that share one U (the same
+        array, as mc_regressions returns them) share its rotation."""
+        rotated_U, out = {}, {}
+        for name, reg in regs.items():
+            if id(reg.U) not in rotated_U:
+                rotated_U[id(reg.U)] = self.Q.T @ to_numpy(reg.U) @ self.Q     # (p, p)
+            out[name] = RotatedLoss(rotated_U[id(reg.U)], self.Q.T @ to_numpy(reg.R),
+                                    reg.r2, reg.weight)
+        return out
+
+    def losses(self, taus, reg, modes: slice | None = None):
+        """The loss `reg` (a Regression or a RotatedLoss: train, test or score error) along the
+        flow, for every tau (T,). `modes` keeps only those eigenmodes of the readout (the others
+        set to zero), to see which part of the spectrum a loss comes from.
 
         Works in eigen-coordinates: with A Q = sum_a B_a diag(c_a) the quadratic term is
-        sum_ab c_a^T (M o B_a^T B_b) c_b, M = Q^T U Q, so one evaluation costs O(p^2)."""
-        M = self.Q.T @ to_numpy(reg.U) @ self.Q        # (p, p) U of `reg` in this eigenbasis
-        Rq = self.Q.T @ to_numpy(reg.R)                # (p, d)
-        parts = [(self.G, self.h(taus))]
+        sum_ab c_a^T (M o B_a^T B_b) c_b, M = Q^T U Q, so one evaluation costs O(T p^2)."""
+        rot = reg if isinstance(reg, RotatedLoss) else self.rotate({"loss": reg})["loss"]
+        keep = np.zeros(len(self.lam))
+        keep[modes if modes is not None else slice(None)] = 1.0
+        parts = [(self.G, self.h(taus) * keep)]
         if self.C0 is not None:
-            parts.append((self.C0, self.decay(taus)))
+            parts.append((self.C0, self.decay(taus) * keep))
         quad = 0.0
         lin = 0.0
         for Ba, ca in parts:
-            lin = lin + ca @ np.sum(Ba.T * Rq, axis=1)                  # tr(A R)
+            lin = lin + ca @ np.sum(Ba.T * rot.Rq, axis=1)                  # tr(A R)
             for Bb, cb in parts:
-                quad = quad + np.sum((ca @ (M * (Ba.T @ Bb))) * cb, axis=1)  # tr(A U A^T)
+                quad = quad + np.sum((ca @ (rot.M * (Ba.T @ Bb))) * cb, axis=1)  # tr(A U A^T)
         p, d = self.Q.shape[0], self.G.shape[0]
-        return (reg.weight / d) * (quad / p - 2.0 * lin / math.sqrt(p) + reg.r2)
+        return (rot.weight / d) * (quad / p - 2.0 * lin / math.sqrt(p) + rot.r2)
+
+
+def relaxation_times(lam, weight: float, psi_p: float):
+    """psi_p / (2 weight lambda): the time on which each mode is learnt (inf where lambda <= 0)."""
+    lam = np.asarray(lam, dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.where(lam > 0, psi_p / (2.0 * weight * np.where(lam > 0, lam, 1.0)), np.inf)
 
 
 # --- simulated gradient descent ---------------------------------------------------------------
@@ -168,17 +211,22 @@ def tau_gen(taus, score_error) -> float:
     return float(taus[i])
 
 
-def tau_mem(taus, gap, gap_final: float, frac: float = 0.5) -> float:
-    """tau_mem: the first time the generalisation gap reaches `frac` of its tau -> inf value,
-    interpolated linearly in log tau. nan when it is never reached on the grid."""
-    taus, gap = np.asarray(taus, dtype=float), np.asarray(gap, dtype=float)
-    level = frac * gap_final
-    above = np.nonzero(gap >= level)[0]
-    if len(above) == 0:
+def first_crossing(taus, curve, level: float) -> float:
+    """The first tau at which `curve` reaches `level` (from below), interpolated linearly in
+    log tau; nan when it never does on the grid."""
+    taus, curve = np.asarray(taus, dtype=float), np.asarray(curve, dtype=float)
+    above = np.nonzero(curve >= level)[0]
+    if len(above) == 0 or not np.isfinite(level):
         return float("nan")
     i = int(above[0])
     if i == 0:
         return float(taus[0])
-    g0, g1 = gap[i - 1], gap[i]
+    g0, g1 = curve[i - 1], curve[i]
     w = (level - g0) / (g1 - g0)
     return float(np.exp(np.log(taus[i - 1]) + w * (np.log(taus[i]) - np.log(taus[i - 1]))))
+
+
+def tau_mem(taus, gap, gap_final: float, frac: float = 0.5) -> float:
+    """tau_mem: the first time the generalisation gap reaches `frac` of its tau -> inf value,
+    interpolated linearly in log tau. nan when it is never reached on the grid."""
+    return first_crossing(taus, gap, frac * gap_final)
