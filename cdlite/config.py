@@ -248,10 +248,16 @@ def to_dict(cfg) -> dict:
 def keys(cfg) -> list[str]:
     """Every dotted name `--set` accepts for this config (the current variant of each tagged
     section)."""
+    return _keys(type(cfg), to_dict(cfg))
+
+
+def _keys(cls, d: dict) -> list[str]:
     out = []
-    for name, tp in _hints(type(cfg)).items():
-        v = getattr(cfg, name)
-        out += [f"{name}.{k}" for k in keys(v)] if _is_section(tp) else [name]
+    for name, tp in _hints(cls).items():
+        if _is_section(tp):
+            out += [f"{name}.{k}" for k in _keys(_section_class(tp, d[name]), d[name])]
+        else:
+            out.append(name)
     return out
 
 
@@ -299,7 +305,21 @@ def _switch_variant(cls, d: dict, parts: list, value, key: str):
         literal = Literal[tuple(variants)]
         raise ConfigError([f"{key}={value!r} ({_value_problem(literal, value)})"])
     if d[parts[0]][parts[1]] != value:
-        d[parts[0]] = to_dict(variants[value]())
+        d[parts[0]] = defaults(variants[value])
+
+
+def defaults(cls) -> dict:
+    """The defaults of a config class as a dict, without building (and so checking) it: some
+    classes have no valid default (a dataset read from a file needs its path)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            v = f.default
+        else:
+            v = f.default_factory()
+        out[f.name] = to_dict(v) if dataclasses.is_dataclass(v) else \
+            (list(v) if isinstance(v, tuple) else v)
+    return out
 
 
 def _set_in(d: dict, parts: list, value) -> None:
@@ -320,7 +340,7 @@ def override(cfg, assignments, source: str = "--set"):
     tags = [(k, v) for k, v in pairs if _is_tag_key(cls, d, k.split("."))]
     for k, v in tags:
         _switch_variant(cls, d, k.split("."), v.strip() if isinstance(v, str) else v, k)
-    current = keys(from_dict(cls, d))
+    current = _keys(cls, d)
     problems = []
     for k, v in pairs:
         if (k, v) in tags:

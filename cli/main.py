@@ -182,8 +182,9 @@ def show(run_dir):
               help="Teacher: Heun steps [run's]; student: sampling steps [1].")
 @click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default=None,
               help="[default: $CDLITE_DEVICE, else cpu]")
+@click.option("--force", is_flag=True, help="Replace --out if it exists (never the checkpoint).")
 @friendly_errors
-def sample(checkpoint, n, out, seed, steps, device):
+def sample(checkpoint, n, out, seed, steps, device, force):
     """Draw samples from a teacher or student checkpoint of a run.
 
     \b
@@ -191,16 +192,10 @@ def sample(checkpoint, n, out, seed, steps, device):
       cdlite sample runs/toy-gaussians/checkpoints/student.npz -n 1000 --out student.npz
       cdlite sample runs/toy-gaussians/checkpoints/teacher.npz -n 500 --steps 40 --out t.npz
     """
-    import numpy as np
-
-    from cdlite.experiments.commands import sample_checkpoint
-    from cdlite.fileio import atomic_file
+    from cdlite.experiments.commands import check_output, sample_checkpoint, write_samples_file
+    check_output(out, inputs=[checkpoint], force=force)
     x, nfe, meta = sample_checkpoint(checkpoint, n, seed, steps, device)
-    try:
-        with atomic_file(out) as fh:
-            np.savez(fh, samples=x)
-    except OSError as e:
-        raise CdliteError(f"cannot write {out}: {e.strerror}; choose another --out") from None
+    write_samples_file(out, x)
     step, planned = meta.get("step"), meta.get("steps_planned")
     when = f" at step {step}" + (f" of {planned} (an interrupted run)" if planned and step is not
                                  None and step < planned else "") if step is not None else ""

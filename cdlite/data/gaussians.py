@@ -200,14 +200,19 @@ def circle_mixture(K: int = 8, radius: float = 2.0, std: float = 0.3,
     """K equal-weight isotropic Gaussians N(mu_k, std^2 I), means evenly spaced on a circle.
 
     The circle lies in the first two coordinates; for d > 2 the other coordinates of every mean
-    are 0, so they carry pure N(0, std^2) noise. K = 8, radius 2, std 0.3 is the classic toy set.
+    are 0, so they carry pure N(0, std^2) noise. In 1-D, where there is no circle, the means are
+    evenly spaced on the segment [-radius, radius]. K = 8, radius 2, std 0.3 is the classic toy
+    set.
     """
-    if K < 1 or d < 2 or radius < 0 or std <= 0:
-        raise CdliteError(f"circle_mixture needs K >= 1, d >= 2, radius >= 0, std > 0; "
+    if K < 1 or d < 1 or radius < 0 or std <= 0:
+        raise CdliteError(f"circle_mixture needs K >= 1, d >= 1, radius >= 0, std > 0; "
                           f"got K={K}, d={d}, radius={radius}, std={std}")
-    angle = 2 * np.pi * np.arange(K) / K  # (K,)
     means = np.zeros((K, d))
-    means[:, 0], means[:, 1] = radius * np.cos(angle), radius * np.sin(angle)
+    if d == 1:
+        means[:, 0] = np.linspace(-radius, radius, K) if K > 1 else 0.0
+    else:
+        angle = 2 * np.pi * np.arange(K) / K  # (K,)
+        means[:, 0], means[:, 1] = radius * np.cos(angle), radius * np.sin(angle)
     covs = np.broadcast_to(std**2 * np.eye(d), (K, d, d)).copy()
     return GaussianMixture(means, covs)
 

@@ -38,52 +38,73 @@ def load_digits():
 
 # --- IDX files (MNIST, Fashion-MNIST) ------------------------------------------------------------
 
-def _read_bytes(path) -> bytes:
-    """The file's bytes, decompressed when it starts with the gzip magic 1f 8b."""
+def _open_idx(path):
+    """A binary stream of the IDX file's bytes, decompressed on the fly when the file starts
+    with the gzip magic 1f 8b (so that a gzip bomb is never decompressed whole)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CdliteError(f"IDX file not found: {path!r}; download the MNIST or Fashion-MNIST "
                           f"files (e.g. train-images-idx3-ubyte.gz) and pass their path")
     with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] != GZIP_MAGIC:
-        return raw
+        gzipped = f.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
+def _read_exactly(fh, n: int, name: str, what: str) -> bytes:
     try:
-        return gzip.decompress(raw)
+        data = fh.read(n)
     except (OSError, EOFError) as e:  # BadGzipFile is an OSError; a cut stream raises EOFError
-        raise CdliteError(f"{path!r}: corrupt or truncated gzip data ({e}); download it "
+        raise CdliteError(f"{name!r}: corrupt or truncated gzip data ({e}); download it "
                           "again") from None
+    if len(data) != n:
+        raise CdliteError(f"{name!r}: {what}: needs {n} bytes, found {len(data)}")
+    return data
 
 
 def read_idx(path) -> np.ndarray:
     """Read one IDX file (raw or gzipped, told apart by its first bytes) into a NumPy array.
 
     The array keeps the file's shape and value type, in native byte order (MNIST images:
-    uint8 (60000, 28, 28); labels: uint8 (60000,)). Every malformed file raises CdliteError
-    naming the file and the problem.
+    uint8 (60000, 28, 28); labels: uint8 (60000,)). The header is read first and the size it
+    declares checked against the memory budget before the data is read (or decompressed).
+    Every malformed file raises CdliteError naming the file and the problem.
     """
-    data = _read_bytes(path)
     name = os.fspath(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise CdliteError(f"{name!r} is not an IDX file: bad magic number {data[:4].hex(' ')!r} "
-                          f"(an IDX file starts with 00 00 <type> <ndim>)")
-    code, ndim = data[2], data[3]
-    if code not in IDX_DTYPES:
-        known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
-        raise CdliteError(f"{name!r}: unknown IDX data type code 0x{code:02X} (known: {known})")
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(data) < header:
-        raise CdliteError(f"{name!r}: truncated IDX header (ndim = {ndim}, {len(data)} bytes)")
-    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">i4", count=ndim, offset=4))
-    dtype = np.dtype(IDX_DTYPES[code])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    found = len(data) - header
-    if found != expected:
-        problem = "truncated" if found < expected else "longer than its header says"
-        raise CdliteError(f"{name!r}: IDX data {problem}: shape {shape} of {dtype.name} needs "
-                          f"{expected} bytes after the header, found {found}")
-    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    with _open_idx(path) as fh:
+        magic = _read_exactly(fh, 4, name, "truncated IDX header")
+        if magic[0] != 0 or magic[1] != 0:
+            raise CdliteError(f"{name!r} is not an IDX file: bad magic number "
+                              f"{magic.hex(' ')!r} (an IDX file starts with 00 00 <type> <ndim>)")
+        code, ndim = magic[2], magic[3]
+        if code not in IDX_DTYPES:
+            known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
+            raise CdliteError(f"{name!r}: unknown IDX data type code 0x{code:02X} (known: "
+                              f"{known})")
+        if ndim == 0:
+            raise CdliteError(f"{name!r}: truncated IDX header (ndim = 0)")
+        shape = tuple(int(n) for n in np.frombuffer(
+            _read_exactly(fh, 4 * ndim, name, "truncated IDX header"), dtype=">i4"))
+        if min(shape) < 0:
+            raise CdliteError(f"{name!r}: negative size in its IDX header, shape {shape}")
+        dtype = np.dtype(IDX_DTYPES[code])
+        expected = math.prod(shape) * dtype.itemsize
+        npzio.check_budget(expected, f"{name!r} (shape {shape} of {dtype.name})")
+        data = _read_exactly(fh, expected, name, f"IDX data truncated: shape {shape} of "
+                             f"{dtype.name} after the header")
+        if _read_exactly_or_less(fh, name):
+            raise CdliteError(f"{name!r}: IDX data longer than its header says: shape {shape} "
+                              f"of {dtype.name} needs {expected} bytes after the header")
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape)
     return arr.astype(dtype.newbyteorder("="))  # native byte order, and a writeable copy
+
+
+def _read_exactly_or_less(fh, name: str) -> bytes:
+    """One more byte, if there is one (to find data beyond what the header declares)."""
+    try:
+        return fh.read(1)
+    except (OSError, EOFError) as e:
+        raise CdliteError(f"{name!r}: corrupt or truncated gzip data ({e}); download it "
+                          "again") from None
 
 
 def avg_pool(images: np.ndarray, factor: int) -> np.ndarray:

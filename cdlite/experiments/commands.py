@@ -2,11 +2,14 @@
 evaluating any samples file. The CLI stays thin."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..backend import get_xp, make_rng, to_numpy
 from ..data.images import load_array
 from ..errors import CdliteError
+from ..fileio import atomic_file
 from .. import npzio
 from ..npzio import check_budget
 from .models import load_model
@@ -28,7 +31,7 @@ def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
     rng = make_rng(seed)
     if meta["model"] == "teacher":
         N = steps or meta.get("steps", 18)
-        check_budget(8 * N, f"a grid of {N} steps")
+        check_budget(48 * N, f"a grid of {N} steps")  # ~6 float64 arrays while it is made
         grid = karras_sigmas(N, meta["sigma_min"], meta["sigma_max"], meta.get("rho", 7.0))
         x, nfe = generate(EDMDenoiser(net, meta["sigma_data"]).bind(params), n, d, grid, rng,
                           xp=xp, sampler=meta.get("sampler", "heun"))
@@ -47,6 +50,32 @@ def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
                           "(its weights are finite, so it diverges on sampling); use an earlier "
                           "checkpoint or retrain; nothing was written")
     return x, nfe, meta
+
+
+def check_output(out, inputs, force: bool = False) -> None:
+    """Refuse an output path that is one of the inputs (always), or that exists (unless
+    force), before any work is done: finished results are never replaced by accident."""
+    out = Path(out)
+    for src in inputs:
+        if out.exists() and Path(src).exists() and out.resolve() == Path(src).resolve():
+            raise CdliteError(f"--out {out} is the input file {src}; writing there would destroy "
+                              "it; choose another --out")
+    if out.exists() and not force:
+        inside = (out.parent / "metrics.json").is_file()
+        what = "a file of a run folder" if inside else "an existing file"
+        raise CdliteError(f"--out {out} is {what}; choose another --out, or add --force to "
+                          "replace it")
+    if out.exists() and out.is_dir():
+        raise CdliteError(f"--out {out} is a folder; give a file name such as samples.npz")
+
+
+def write_samples_file(out, x) -> None:
+    """samples.npz with one array, 'samples', written atomically."""
+    try:
+        with atomic_file(out) as fh:
+            np.savez(fh, samples=x)
+    except OSError as e:
+        raise CdliteError(f"cannot write {out}: {e.strerror}; choose another --out") from None
 
 
 def evaluate_files(samples_path, train_path, test_path=None, key=None, threshold=1 / 3,

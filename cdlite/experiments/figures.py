@@ -99,6 +99,22 @@ def _title(metrics: dict, key: str, nn, threshold: float) -> str:
 
 # ----------------------------------------------------------------------------- figure 1: samples
 
+def _strip(x):
+    """1-D points as 2-D ones for the scatter panels: the value across, a fixed pseudo-random
+    height in [0, 1] (a strip plot), so that piles of samples stay visible."""
+    height = np.random.default_rng(0).uniform(0.0, 1.0, len(x))
+    return np.column_stack([x[:, 0], height])
+
+
+def _training_points(ax, train, d: int) -> None:
+    """Black crosses (in 1-D: vertical lines, the height there means nothing)."""
+    if d == 1:
+        for t in train[:, 0]:
+            ax.axvline(t, color="k", lw=0.8)
+    else:
+        ax.scatter(train[:, 0], train[:, 1], marker="x", c="k", s=40, lw=1.2)
+
+
 def _scatter_panels(metrics, samples, nn, image_shape, threshold):
     """One panel per model, same limits everywhere so the panels compare at a glance."""
     keys = [k for k in SCATTER_KEYS if k in samples]
@@ -106,6 +122,9 @@ def _scatter_panels(metrics, samples, nn, image_shape, threshold):
     if not keys and train is None:
         return None
     d = next(iter(samples.values())).shape[1]
+    if d == 1:  # a strip plot: every set gets a second, meaningless coordinate
+        samples = {k: _strip(v) for k, v in samples.items()}
+        train = samples.get("train")
     # Limits: all training points plus the central 99% of the samples, so that one stray
     # sample of a badly trained student cannot shrink everything else to a dot.
     pts = [samples[k][:MAX_POINTS, :2] for k in keys]                 # (m, 2) each
@@ -126,7 +145,7 @@ def _scatter_panels(metrics, samples, nn, image_shape, threshold):
         ref = samples.get("fresh_true", samples.get("test"))
         if ref is not None:
             ax.scatter(ref[:MAX_POINTS, 0], ref[:MAX_POINTS, 1], s=3, c=GREY, lw=0)
-        ax.scatter(train[:, 0], train[:, 1], marker="x", c="k", s=40, lw=1.2)
+        _training_points(ax, train, d)
         ax.set_title(f"training data (n = {train.shape[0]})", fontsize=10)
     for ax, key in zip(axes, keys):
         x = samples[key][:MAX_POINTS]                            # (m, d), m <= MAX_POINTS
@@ -134,7 +153,7 @@ def _scatter_panels(metrics, samples, nn, image_shape, threshold):
         mem = np.zeros(len(x), bool) if r is None else r["ratio"][:MAX_POINTS] < threshold
         # Crosses first and large: memorized dots sit right on them and must stay visible.
         if train is not None:
-            ax.scatter(train[:, 0], train[:, 1], marker="x", c="k", s=40, lw=1.2)
+            _training_points(ax, train, d)
         ax.scatter(x[~mem, 0], x[~mem, 1], s=4, c=BLUE, lw=0, alpha=0.6)
         ax.scatter(x[mem, 0], x[mem, 1], s=9, c=RED, lw=0, alpha=0.8)
         ax.set_title(_title(metrics, key, r, threshold).replace("  ", "\n", 1),
@@ -142,15 +161,18 @@ def _scatter_panels(metrics, samples, nn, image_shape, threshold):
     for ax in fig.axes:
         ax.set_xlim(lo[0], hi[0])
         ax.set_ylim(lo[1], hi[1])
-        ax.set_aspect("equal", adjustable="box")
+        ax.set_aspect("equal" if d > 1 else "auto", adjustable="box")
         ax.tick_params(labelsize=8)
+        if d == 1:
+            ax.set_yticks([])
     handles = [plt.Line2D([], [], ls="", marker="x", color="k", label="training point"),
                plt.Line2D([], [], ls="", marker="o", ms=5, color=RED,
                           label=f"memorized (ratio < {threshold:.2g})"),
                plt.Line2D([], [], ls="", marker="o", ms=5, color=BLUE, label="not memorized")]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False,
                bbox_to_anchor=(0.5, -0.04))
-    extra = "" if d == 2 else f" (first 2 of d = {d} coordinates)"
+    extra = {1: " (1-D: the value across, a random height; training points as lines)",
+             2: ""}.get(d, f" (first 2 of d = {d} coordinates)")
     fig.suptitle(f"Samples{extra}", fontsize=11)
     fig.tight_layout()
     return fig

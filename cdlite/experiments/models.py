@@ -54,7 +54,7 @@ def param_shapes(net) -> dict:
     return out
 
 
-# --- model checkpoints -----------------------------------------------------------------------------
+# --- model checkpoints --------------------------------------------------------------------
 
 def save_model(path, params: dict, meta: dict) -> None:
     save_checkpoint(path, params, meta)

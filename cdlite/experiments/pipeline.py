@@ -15,18 +15,23 @@ config and seed give the same metrics.json on the CPU.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..backend import get_xp, to_numpy
 from ..config import to_dict
 from ..data import Dataset
 from ..diffusion import EDMDenoiser, EmpiricalOptimalDenoiser, generate, train_teacher
 from ..distill import ConsistencyFunction, consistency_train, distill, sample_consistency
+from ..errors import CdliteError
 from ..nn.networks import make_network, network_spec
 from ..nn.optim import copy_params
+from ..npzio import check_budget
 from .config import RunConfig
 from .evaluation import curve_point, evaluate_samples, levelled_off
-from .models import load_model, load_state, save_model, save_state
+from .models import load_model, load_state, param_shapes, save_model, save_state
 from .runfolder import RunFolder
 from .streams import Eval, Train, rng
 
@@ -39,8 +44,45 @@ class Prepared:
 
 
 def prepare(cfg: RunConfig) -> Prepared:
-    """Everything that can fail at the start, done before anything is written."""
-    return Prepared(xp=get_xp(cfg.device), ds=cfg.data.build(cfg.seed))
+    """Everything that can fail at the start, done before anything is written: the device, the
+    memory the run will need (estimated before anything is allocated), the data and its scale."""
+    xp = get_xp(cfg.device)
+    generated_d = getattr(cfg.data, "d", 2 if hasattr(cfg.data, "noise") else None)
+    if generated_d is not None:  # toy data is drawn, not read: its size is known now
+        points = cfg.data.n_train + (cfg.data.n_test or 10_000) + cfg.eval.n_samples
+        check_budget(8 * points * generated_d, f"the data ({points} points of dimension "
+                     f"{generated_d})")
+    check_budget(run_memory(cfg, generated_d or 1), "this run")
+    ds = cfg.data.build(cfg.seed)
+    check_budget(run_memory(cfg, ds.d), "this run")
+    check_scale(ds)
+    return Prepared(xp=xp, ds=ds)
+
+
+def run_memory(cfg: RunConfig, d: int) -> int:
+    """A generous estimate of the bytes a run holds at once: the weights and their copies
+    (parameters, gradients, two Adam moments, EMA, target, teacher), the activations a
+    training step keeps for backward, and the sample sets of the evaluation."""
+    net = make_network(cfg.net, d)
+    params = sum(math.prod(s) for s in param_shapes(net).values())
+    width = cfg.net.p if cfg.net.kind == "rf" else cfg.net.hidden
+    depth = getattr(cfg.net, "depth", 1) + 2
+    batch = max(cfg.teacher.batch, cfg.distill.batch)
+    samples = 12 * (cfg.eval.n_samples + cfg.eval.n_curve) * d
+    grids = cfg.diffusion.steps + cfg.distill.N  # karras_sigmas: ~6 float64 arrays while made
+    return 4 * (8 * params + 8 * batch * width * depth + samples) + 48 * grids
+
+
+def check_scale(ds: Dataset) -> None:
+    """Data whose scale EDM's preconditioning cannot handle in float32 gets its own message."""
+    biggest = float(np.abs(ds.train).max())
+    if not (1e-6 <= ds.sigma_data <= 1e6) or biggest > 1e8:
+        raise CdliteError(
+            f"dataset {ds.name!r}: its scale is sigma_data = {ds.sigma_data:.3g} (largest value "
+            f"{biggest:.3g}); EDM's preconditioning (c_in = 1 / sqrt(sigma^2 + sigma_data^2)) "
+            "and the squared distances of the metrics work in float32, which holds this only "
+            "for scales between 1e-6 and 1e6: rescale the data (divide by its standard "
+            "deviation), or give data.pixel_range / data.sigma_data")
 
 
 @dataclass

@@ -73,10 +73,19 @@ def markdown_table(metrics: dict) -> str:
 
 def _change(name: str, a: float, b: float, higher_is_better: bool, fmt: str) -> str:
     """'energy distance 0.119 -> 0.082 (better)': a quality figure and which way it moved."""
+    if a is None or b is None:  # not finite in metrics.json
+        return f"{name} {_fmt(a)} -> {_fmt(b)}"
     better = (b > a) == higher_is_better
     word = "about the same" if abs(b - a) <= 0.02 * max(abs(a), abs(b), 1e-12) else \
         ("better" if better else "worse")
     return f"{name} {a:{fmt}} -> {b:{fmt}} ({word})"
+
+
+def _interval(row: dict) -> tuple[float, float]:
+    """The 95% interval of a row's f_mem; the point value where the interval is missing."""
+    lo, hi = row.get("mem_frac_ci") or [None, None]
+    f = row["mem_frac"]
+    return (f if lo is None else lo), (f if hi is None else hi)
 
 
 def verdict(metrics: dict) -> str:
@@ -85,8 +94,9 @@ def verdict(metrics: dict) -> str:
     if not t or not s:
         return "The run stopped before the student was evaluated: no comparison yet."
     chance = (_entry(metrics, "fresh_true") or {}).get("mem_frac", float("nan"))
-    less = s["mem_frac_ci"][1] < t["mem_frac_ci"][0]
-    more = s["mem_frac_ci"][0] > t["mem_frac_ci"][1]
+    t_lo, t_hi = _interval(t)
+    s_lo, s_hi = _interval(s)
+    less, more = s_hi < t_lo, s_lo > t_hi
     word = "less than" if less else ("more than" if more else "about as much as")
     tq, sq = t["quality"], s["quality"]
     q = []
@@ -96,13 +106,14 @@ def verdict(metrics: dict) -> str:
     q.append(_change("energy distance to held-out data", tq["energy_distance"],
                      sq["energy_distance"], False, ".4f"))
     text = (f"The one-step CD student memorized {word} its teacher (f_mem {t['mem_frac']:.2f}"
-            f" -> {s['mem_frac']:.2f}; chance level {chance:.2f}); quality, teacher -> student: "
+            f" -> {s['mem_frac']:.2f}; chance level {_fmt(chance, 2)}); quality, teacher -> "
+            "student: "
             + "; ".join(q) + ".")
-    if t["mem_frac_ci"][1] <= chance + 0.05:
+    if chance is not None and t_hi <= chance + 0.05:
         text += (" Note: the teacher itself did not memorize beyond chance, so there was little "
                  "for the student to inherit; train the teacher longer (teacher.steps) or on "
                  "fewer points (data.n_train).")
-    elif s["mem_frac"] < chance and s.get("coverage", 1.0) < 0.5:
+    elif chance is not None and s["mem_frac"] < chance and (s.get("coverage") or 1.0) < 0.5:
         text += (" Note: the student is below the chance level and its few memorized samples "
                  f"cover {s['coverage']:.0%} of the training points: it has not learned the data "
                  "yet (see its quality), so its low f_mem says little.")
