@@ -65,6 +65,8 @@ def check_silu_chain_rule(student):
     g = _silu_derivative(x)
     compare(dx, dy * g, lambda i: f"dx at x = {fmt(x[i])}, dy = {fmt(dy[i])}", mistakes=[
         (g, "yours ignores dy: the chain rule gives dx = dy * dSiLU/dx"),
+        (dy / (1.0 + np.exp(-x)), "yours is dy * sigmoid(x): the product rule on x * s(x) adds "
+                                  "x * s'(x)"),
         (dy * _silu(x), "yours is dy * SiLU(x): multiply dy by the derivative, not the value")])
 
 

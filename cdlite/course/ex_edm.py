@@ -335,7 +335,7 @@ def check_heun_last_step(student):
 def check_heun_exact(student):
     # Exact answer: for data N(0, v I) the denoiser is D = v / (v + sigma^2) y and the ODE
     # dx/dsigma = (x - D) / sigma is solved by x(sigma) = x0 sqrt((v + sigma^2) / (v + sigma0^2)).
-    v, s, s_next = 0.8, 3.0, 1.5
+    v, s, s_next = 0.8, 1.0, 0.8
     gauss = (lambda y, sigma: v / (v + np.asarray(sigma) ** 2) * y)
     x = 3.0 * make_rng(247).standard_normal((8, 2))
     x_next, _ = _student_step(student, gauss, x, s, s_next)

@@ -18,7 +18,7 @@
 # does to data. Know the posterior mean E[x | y] as the best possible denoiser and read its error
 # curve. Explain why EDM wraps the network in c_skip, c_out, c_in and c_noise.
 #
-# **Time**: 15 minutes of reading, under a minute to run. **Exercise**:
+# **Time**: 15 minutes of reading, seconds to run. **Exercise**:
 # `cdlite exercise start edm_precond exercises` (EDM's four coefficients).
 #
 # Run it as a script: `python examples/lessons/01_forward_and_denoiser.py [--quick] [--out DIR]`.

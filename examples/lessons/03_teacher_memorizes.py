@@ -19,7 +19,7 @@
 # and the generalization gap (test loss minus training loss). See that the training loss alone
 # does not tell you the model memorizes.
 #
-# **Time**: 20 minutes; the script takes about 10-30 s on a laptop. **Exercise**: `edm_loss`
+# **Time**: 20 minutes; the script takes 10-20 s on a laptop. **Exercise**: `edm_loss`
 # (the loss and its gradient with respect to the network's output).
 #
 # Run it as a script: `python examples/lessons/03_teacher_memorizes.py [--quick] [--out DIR]`.

@@ -19,7 +19,7 @@
 # stop-gradient. Check the boundary condition f(x, sigma_min) = x. Distill a memorizing teacher
 # into a one-step student and compare their samples.
 #
-# **Time**: 30 minutes; the script takes about 20-60 s on a laptop. **Exercise**: `cd_loss`.
+# **Time**: 30 minutes; the script takes 10-20 s on a laptop. **Exercise**: `cd_loss`.
 #
 # Run it as a script (`--quick` and `--out DIR` optional):
 # `python examples/lessons/06_consistency_distillation.py`.
