@@ -283,6 +283,28 @@ def test_mistake_fails_with_its_hint(name, what, bodies, hint, tmp_path):
         assert "\n" not in h and "Traceback" not in h and len(h) <= 400
 
 
+def test_cd_reference_is_cdlite_cd_loss():
+    """The CD exercise's reference (cdlite's pieces, draws given) is cd_loss itself."""
+    import numpy as np
+
+    from cdlite.backend import make_rng, randint
+    from cdlite.course.ex_cd import _cd_case, _cd_reference
+    from cdlite.diffusion import karras_sigmas
+    from cdlite.distill import cd_loss
+    student, params, target, teacher, x, _, _, _ = _cd_case(5)
+    grid = karras_sigmas(12, 0.002, 10.0)[:-1][::-1].copy()
+    loss_lib, grads_lib = cd_loss(student, params, target, teacher, x, grid, make_rng(9))
+    rng = make_rng(9)  # the same draws, in cd_loss's order: n, then z
+    idx = randint(rng, 0, len(grid) - 1, len(x))
+    z = rng.standard_normal(x.shape)
+    loss, grads = _cd_reference(student, params, target, teacher, x, grid[idx][:, None],
+                                grid[idx + 1][:, None], z)
+    assert loss == pytest.approx(loss_lib, rel=1e-12)
+    assert grads.keys() == grads_lib.keys()
+    for k in grads:
+        np.testing.assert_allclose(grads[k], grads_lib[k], rtol=1e-10, atol=1e-14)
+
+
 # ---- the checker's rules -------------------------------------------------------------------
 
 def test_hint_names_quantity_values_and_the_students_line(tmp_path):
