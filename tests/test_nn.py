@@ -151,3 +151,67 @@ def test_unknown_options_are_refused():
         MLP(MLPConfig(activation="swish2"), 2)
     with pytest.raises(ValueError, match="network kind"):
         build_network("cnn", d=2)
+
+
+# --- the workspace path (reused out= buffers) against the plain path ---------------------------
+
+def _walk_arrays(obj):
+    """Every array inside nested tuples, lists and dicts (a cache, a gradient dict)."""
+    if isinstance(obj, np.ndarray):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for o in obj:
+            yield from _walk_arrays(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            yield from _walk_arrays(o)
+
+
+@pytest.mark.parametrize("kind,opts", NET_CONFIGS + [
+    ("mlp", dict(d=3, hidden=8, depth=3, activation="relu", input_fourier=2)),
+    ("mlp", dict(d=3, hidden=8, depth=2, activation="tanh", emb_mode="add")),
+    ("rf", dict(d=2, p=16, emb_dim=4, activation="silu")),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_workspace_path_gives_the_plain_paths_bits(kind, opts, dtype):
+    from cdlite.nn.workspace import FlatGrads, Workspace
+    rng = np.random.default_rng(5)
+    net = build_network(kind, **opts)
+    params = {k: (v + 0.3 * rng.standard_normal(v.shape)).astype(dtype)
+              for k, v in net.init(rng, dtype).items()}
+    ws = Workspace()
+    results = []
+    for B in (6, 6, 3):  # twice the same shape (buffers reused), then another one
+        x = rng.standard_normal((B, net.d)).astype(dtype)
+        c = rng.standard_normal(B).astype(dtype)
+        R = rng.standard_normal((B, net.d)).astype(dtype)
+        F, cache = net.forward(params, x, c)
+        dx, grads = net.backward(params, R, cache)
+        Fw, cache_w = net.forward(params, x, c, ws=ws)
+        np.testing.assert_array_equal(Fw, F)
+        dxw, gw = net.backward(params, R, cache_w, ws=ws)
+        np.testing.assert_array_equal(dxw, dx)
+        assert isinstance(gw, FlatGrads) and set(gw) == set(grads) and gw.intact()
+        for k in grads:
+            np.testing.assert_array_equal(gw[k], grads[k])
+            assert np.shares_memory(gw[k], gw.flat)
+        # float32 in, float32 everywhere: no array of the pass is silently float64
+        for a in _walk_arrays((Fw, cache_w, dxw, gw)):
+            assert a.dtype in (dtype, bool), a.dtype
+        results.append(gw)
+    # gradients are fresh at every backward: the first call's were not overwritten
+    assert not np.shares_memory(results[0].flat, results[1].flat)
+
+
+def test_in_place_activation_backward_equals_the_plain_formula():
+    rng = np.random.default_rng(0)
+    x = (3 * rng.standard_normal((64, 33))).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    silu = SiLU()
+    y, (xc, s) = silu.forward({}, x)
+    np.testing.assert_array_equal(s, 1.0 / (1.0 + np.exp(-x)))  # the sigmoid, computed once
+    np.testing.assert_array_equal(y, x * s)
+    np.testing.assert_array_equal(silu.backward({}, dy, (xc, s))[0],
+                                  SiLU.backward_reference(dy, x, s))
+    t, y = Tanh(), np.tanh(x)
+    np.testing.assert_array_equal(t.backward({}, dy, y)[0], Tanh.backward_reference(dy, y))

@@ -197,3 +197,94 @@ def test_half_life_halves_the_weight():
 def test_ema_key_mismatch_is_refused():
     with pytest.raises(CdliteError, match="only in params"):
         ema_update({"a": np.zeros(1)}, {"a": np.zeros(1), "b": np.zeros(1)}, 0.9)
+
+
+# --- the flat Adam, clipping and EMA against their plain, key-by-key versions ------------------
+
+def _net_like_grads(rng, flat: bool, dtype=np.float32):
+    """Gradients of a small network's shapes: a FlatGrads (views of one vector) or a dict."""
+    from cdlite.nn.workspace import FlatGrads, flat_views
+    layout = (("in.W", (5, 7)), ("in.b", (7,)), ("h1.W", (7, 7)), ("out.W", (7, 2)))
+    vec = (rng.standard_normal(sum(int(np.prod(s)) for _, s in layout)) * 3).astype(dtype)
+    views = flat_views(vec, layout)
+    return FlatGrads(vec, views) if flat else {k: v.copy() for k, v in views.items()}
+
+
+@pytest.mark.parametrize("flat", [True, False])
+@pytest.mark.parametrize("wd", [0.0, 0.1])
+def test_flat_adam_gives_the_per_key_reference_bits(flat, wd):
+    rng = np.random.default_rng(0)
+    shapes = {k: g.shape for k, g in _net_like_grads(rng, False).items()}
+    p_flat = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    p_flat["fixed"] = np.ones(3, np.float32)  # a buffer without gradient
+    p_ref = copy_params(p_flat)
+    opt, ref = Adam(0.01, weight_decay=wd), Adam(0.01, weight_decay=wd)
+    for step in range(6):
+        g_rng = np.random.default_rng(step)
+        opt.step(p_flat, _net_like_grads(g_rng, flat), lr=0.01 / (step + 1))
+        ref.t += 1
+        ref._step_per_key(p_ref, _net_like_grads(np.random.default_rng(step), False),
+                          0.01 / (step + 1), 1 - 0.9 ** ref.t, 1 - 0.999 ** ref.t)
+    for k in p_ref:
+        np.testing.assert_array_equal(p_flat[k], p_ref[k])
+    sf, sr = opt.state_dict(), ref.state_dict()
+    assert set(sf) == set(sr) == {"adam.t"} | {f"adam.{m}.{k}" for m in "mv" for k in shapes}
+    for k in sr:
+        np.testing.assert_array_equal(sf[k], sr[k])
+    assert opt.m["h1.W"].base is opt.m["in.W"].base is not None  # one flat vector
+
+
+def test_flat_adam_resumes_from_a_state_dict_bit_for_bit():
+    rng = np.random.default_rng(1)
+    start = {k: rng.standard_normal(g.shape).astype(np.float32)
+             for k, g in _net_like_grads(rng, False).items()}
+
+    def run(opt, params, steps, first=0):
+        for s in range(first, first + steps):
+            opt.step(params, _net_like_grads(np.random.default_rng(s), True))
+
+    straight = copy_params(start)
+    run(Adam(0.02), straight, 8)
+    half = copy_params(start)
+    opt = Adam(0.02)
+    run(opt, half, 4)
+    resumed = Adam(0.02)
+    resumed.load_state_dict({k: np.asarray(v) for k, v in opt.state_dict().items()})
+    run(resumed, half, 4, first=4)
+    for k in start:
+        np.testing.assert_array_equal(half[k], straight[k])
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 1e6])  # clipped, untouched
+def test_clip_on_a_flat_vector_gives_the_plain_bits(max_norm):
+    flat = _net_like_grads(np.random.default_rng(2), True)
+    plain = _net_like_grads(np.random.default_rng(2), False)
+    assert clip_grad_norm(flat, max_norm) == clip_grad_norm(plain, max_norm)
+    for k in plain:
+        np.testing.assert_array_equal(flat[k], plain[k])
+    if max_norm < 1:  # scaled in place, through the flat vector
+        norm = math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in flat.values()))
+        assert norm == pytest.approx(max_norm, rel=1e-6)
+
+
+def test_a_replaced_gradient_array_is_not_missed():
+    grads = _net_like_grads(np.random.default_rng(3), True)
+    grads["in.W"] = np.zeros((5, 7), np.float32)  # no longer a view of grads.flat
+    assert not grads.intact()
+    plain = dict(grads)
+    assert clip_grad_norm(grads, 1e6) == clip_grad_norm({k: v.copy() for k, v in plain.items()},
+                                                        1e6)
+    params = {k: np.zeros(v.shape, np.float32) for k, v in grads.items()}
+    Adam(0.1).step(params, grads)
+    assert not params["in.W"].any() and params["h1.W"].any()  # zero gradient: no move
+
+
+def test_ema_update_matches_the_formula_bit_for_bit():
+    rng = np.random.default_rng(4)
+    params = {"a": rng.standard_normal((4, 3)).astype(np.float32),
+              "b": rng.standard_normal(5).astype(np.float32)}
+    ema = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in params.items()}
+    expected = {k: ema[k] + (params[k] - ema[k]) * np.float32(1 - 0.95) for k in params}
+    ema_update(ema, params, 0.95)
+    for k in params:
+        np.testing.assert_array_equal(ema[k], expected[k])

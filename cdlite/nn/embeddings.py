@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import CdliteError
+from .workspace import buffer
 
 
 class _CosSin:
@@ -36,15 +37,21 @@ class _CosSin:
     def init(self, rng, dtype=np.float32):
         return {self.freqs: self.frequencies(rng).astype(dtype)}
 
-    def forward(self, params, x):
+    def forward(self, params, x, ws=None, out=None):
+        """[cos, sin] (B, E), written into `out` when given (e.g. the columns of a network's
+        input that they occupy: no separate array, no concatenation)."""
         xp = array_module(x)
         if x.ndim == 1:
             x = x[:, None]  # scalar c_noise per row -> (B, 1)
-        z = (2 * math.pi) * (x @ params[self.freqs])  # (B, E/2)
-        c, s = xp.cos(z), xp.sin(z)
-        return xp.concatenate([c, s], axis=1), (x, c, s)  # (B, E)
+        k = self.dim // 2
+        if out is None:
+            out = xp.empty((x.shape[0], self.dim), dtype=x.dtype)
+        z = xp.matmul(x, params[self.freqs], out=buffer(ws, self, "z", (x.shape[0], k), x))
+        z *= 2 * math.pi  # 2 pi x Om  (B, E/2)
+        c, s = xp.cos(z, out=out[:, :k]), xp.sin(z, out=out[:, k:])
+        return out, (x, c, s)  # (B, E)
 
-    def backward(self, params, dy, cache, need_dx=True):
+    def backward(self, params, dy, cache, need_dx=True, ws=None):
         if not need_dx:
             return None, {}
         x, c, s = cache

@@ -2,13 +2,19 @@
 
 Every layer has the same two methods:
 
-    y, cache  = layer.forward(params, x)
-    dx, grads = layer.backward(params, dy, cache)
+    y, cache  = layer.forward(params, x, ws=None)
+    dx, grads = layer.backward(params, dy, cache, need_dx=True, ws=None)
 
 `params` is the network's flat dict of named arrays (e.g. {"h0.W": ..., "h0.b": ...}); a layer
 knows its own names through its `name` prefix. Layers without parameters ignore `params` and
 return an empty `grads`. Keeping the arrays outside the layer objects is what lets a teacher, a
 student and an EMA share one network structure with different weight dicts.
+
+`ws` (cdlite.nn.workspace) is optional: with it, results go into arrays reused from one call to
+the next (`out=` buffers; a training step then allocates almost nothing); without it, every
+result is a fresh array. Both run the same float operations in the same order, so they give the
+same bits; the tests check that, and check the in-place formulas against the plain ones kept in
+`*_reference` functions beside them.
 
 Shapes: B batch, I input features, O output features.
 """
@@ -20,6 +26,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import CdliteError
+from .workspace import buffer, grad_buffer
 
 
 class Linear:
@@ -43,40 +50,66 @@ class Linear:
             p[self.b] = np.zeros(self.d_out, dtype)
         return p
 
-    def forward(self, params, x):
-        y = x @ params[self.W]  # (B, O)
-        if self.bias:
+    def forward(self, params, x, ws=None):
+        xp = array_module(x)
+        y = xp.matmul(x, params[self.W], out=buffer(ws, self, "y", (x.shape[0], self.d_out), x))
+        if self.bias:  # y = x @ W + b  (B, O)
             y += params[self.b]
         return y, x
 
-    def backward(self, params, dy, cache, need_dx: bool = True):
+    def backward(self, params, dy, cache, need_dx: bool = True, ws=None):
         x = cache
+        xp = array_module(dy)
         grads = {}
         if self.W in self.trainable:
-            grads[self.W] = x.T @ dy  # (I, O)
+            grads[self.W] = xp.matmul(x.T, dy, out=grad_buffer(ws, self.W))  # x.T @ dy (I, O)
             if self.bias:
-                grads[self.b] = dy.sum(axis=0)  # (O,)
-        dx = dy @ params[self.W].T if need_dx else None  # (B, I)
-        return dx, grads
+                grads[self.b] = dy.sum(axis=0, out=grad_buffer(ws, self.b))  # (O,)
+        if not need_dx:
+            return None, grads
+        return xp.matmul(dy, params[self.W].T, out=buffer(ws, self, "dx", x.shape, dy)), grads
 
 
 # ---- activations: no parameters ------------------------------------------------------------
 
+def sigmoid(x, out=None):
+    """s = 1 / (1 + exp(-x)), its four steps written into one array `out` (None: a new one)."""
+    xp = array_module(x)
+    s = xp.negative(x, out=out)
+    xp.exp(s, out=s)
+    s += 1.0
+    return xp.divide(1.0, s, out=s)
+
+
 class SiLU:
-    """SiLU(x) = x * sigmoid(x) (Elfwing et al. 2018); derivative s * (1 + x * (1 - s))."""
+    """SiLU(x) = x * sigmoid(x) (Elfwing et al. 2018); derivative s * (1 + x * (1 - s)).
+
+    The sigmoid s is computed once, in forward, and backward reuses it."""
     trainable: list = []
 
     def init(self, rng, dtype=np.float32):
         return {}
 
-    def forward(self, params, x):
+    def forward(self, params, x, ws=None):
         xp = array_module(x)
-        s = 1.0 / (1.0 + xp.exp(-x))
-        return x * s, (x, s)
+        s = sigmoid(x, out=buffer(ws, self, "s", x.shape, x))  # (B, I)
+        return xp.multiply(x, s, out=buffer(ws, self, "y", x.shape, x)), (x, s)
 
-    def backward(self, params, dy, cache, need_dx=True):
+    def backward(self, params, dy, cache, need_dx=True, ws=None):
         x, s = cache
-        return dy * s * (1.0 + x * (1.0 - s)), {}
+        xp = array_module(dy)
+        # dy * s * (1 + x * (1 - s)) in two arrays instead of five temporaries
+        q = xp.subtract(1.0, s, out=buffer(ws, self, "q", s.shape, s))  # 1 - s
+        q *= x
+        q += 1.0                                                           # 1 + x (1 - s)
+        dx = xp.multiply(dy, s, out=buffer(ws, self, "dx", s.shape, s))   # dy * s
+        dx *= q
+        return dx, {}
+
+    @staticmethod
+    def backward_reference(dy, x, s):
+        """The plain formula that `backward` computes in place (the tests compare the two)."""
+        return dy * s * (1.0 + x * (1.0 - s))
 
 
 class ReLU:
@@ -86,12 +119,13 @@ class ReLU:
     def init(self, rng, dtype=np.float32):
         return {}
 
-    def forward(self, params, x):
-        mask = x > 0
-        return x * mask, mask
+    def forward(self, params, x, ws=None):
+        xp = array_module(x)
+        mask = xp.greater(x, 0, out=buffer(ws, self, "mask", x.shape, x, dtype=bool))
+        return xp.multiply(x, mask, out=buffer(ws, self, "y", x.shape, x)), mask
 
-    def backward(self, params, dy, cache, need_dx=True):
-        return dy * cache, {}
+    def backward(self, params, dy, cache, need_dx=True, ws=None):
+        return array_module(dy).multiply(dy, cache, out=buffer(ws, self, "dx", dy.shape, dy)), {}
 
 
 class Tanh:
@@ -101,13 +135,22 @@ class Tanh:
     def init(self, rng, dtype=np.float32):
         return {}
 
-    def forward(self, params, x):
-        y = array_module(x).tanh(x)
+    def forward(self, params, x, ws=None):
+        y = array_module(x).tanh(x, out=buffer(ws, self, "y", x.shape, x))
         return y, y
 
-    def backward(self, params, dy, cache, need_dx=True):
+    def backward(self, params, dy, cache, need_dx=True, ws=None):
         y = cache
-        return dy * (1.0 - y * y), {}
+        xp = array_module(dy)
+        dx = xp.multiply(y, y, out=buffer(ws, self, "dx", y.shape, y))
+        xp.subtract(1.0, dx, out=dx)  # 1 - y^2
+        dx *= dy
+        return dx, {}
+
+    @staticmethod
+    def backward_reference(dy, y):
+        """The plain formula that `backward` computes in place."""
+        return dy * (1.0 - y * y)
 
 
 class GELU:
@@ -119,12 +162,13 @@ class GELU:
     def init(self, rng, dtype=np.float32):
         return {}
 
-    def forward(self, params, x):
+    # (no workspace path: GELU is not in cdlite's hot loops; `ws` is accepted and ignored)
+    def forward(self, params, x, ws=None):
         xp = array_module(x)
         t = xp.tanh(self.K * (x + 0.044715 * x ** 3))
         return 0.5 * x * (1.0 + t), (x, t)
 
-    def backward(self, params, dy, cache, need_dx=True):
+    def backward(self, params, dy, cache, need_dx=True, ws=None):
         x, t = cache
         du = self.K * (1.0 + 3 * 0.044715 * x * x)  # d(inner)/dx
         return dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du), {}
@@ -151,7 +195,7 @@ class LayerNorm:
     def init(self, rng, dtype=np.float32):
         return {self.g: np.ones(self.dim, dtype), self.b: np.zeros(self.dim, dtype)}
 
-    def forward(self, params, x):
+    def forward(self, params, x, ws=None):  # (fresh arrays but for the gradients)
         xp = array_module(x)
         mu = x.mean(axis=-1, keepdims=True)  # (B, 1)
         xc = x - mu
@@ -159,9 +203,10 @@ class LayerNorm:
         xhat = xc * rstd  # (B, I)
         return xhat * params[self.g] + params[self.b], (xhat, rstd)
 
-    def backward(self, params, dy, cache, need_dx=True):
+    def backward(self, params, dy, cache, need_dx=True, ws=None):
         xhat, rstd = cache
-        grads = {self.g: (dy * xhat).sum(axis=0), self.b: dy.sum(axis=0)}
+        grads = {self.g: (dy * xhat).sum(axis=0, out=grad_buffer(ws, self.g)),
+                 self.b: dy.sum(axis=0, out=grad_buffer(ws, self.b))}
         dxhat = dy * params[self.g]
         # d/dx of normalisation: remove the mean of dxhat and its component along xhat.
         dx = rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True)
@@ -182,17 +227,17 @@ class Sequential:
             p.update(layer.init(rng, dtype))
         return p
 
-    def forward(self, params, x):
+    def forward(self, params, x, ws=None):
         caches = []
         for layer in self.layers:
-            x, c = layer.forward(params, x)
+            x, c = layer.forward(params, x, ws)
             caches.append(c)
         return x, caches
 
-    def backward(self, params, dy, cache, need_dx=True):
+    def backward(self, params, dy, cache, need_dx=True, ws=None):
         grads = {}
         for i in range(len(self.layers) - 1, -1, -1):
-            dy, g = self.layers[i].backward(params, dy, cache[i], need_dx=need_dx or i > 0)
+            dy, g = self.layers[i].backward(params, dy, cache[i], need_dx or i > 0, ws)
             grads.update(g)
         return dy, grads
 
@@ -209,10 +254,11 @@ class Residual:
     def init(self, rng, dtype=np.float32):
         return self.branch.init(rng, dtype)
 
-    def forward(self, params, x):
-        h, cache = self.branch.forward(params, x)
-        return x + h, cache
+    def forward(self, params, x, ws=None):
+        h, cache = self.branch.forward(params, x, ws)
+        return array_module(x).add(x, h, out=buffer(ws, self, "y", x.shape, x)), cache
 
-    def backward(self, params, dy, cache, need_dx=True):
-        dh, grads = self.branch.backward(params, dy, cache)
-        return dy + dh, grads  # the skip path passes dy straight through
+    def backward(self, params, dy, cache, need_dx=True, ws=None):
+        dh, grads = self.branch.backward(params, dy, cache, ws=ws)
+        # the skip path passes dy straight through: dx = dy + dh
+        return array_module(dy).add(dy, dh, out=buffer(ws, self, "dx", dy.shape, dy)), grads

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import CdliteError
+from .workspace import FlatGrads, flat_views
 
 DECAYS = ("constant", "cosine", "linear")
 
@@ -124,6 +125,12 @@ class Adam:
     before the Adam step, instead of an L2 term in g that the 1/sqrt(v_hat) scaling would
     distort. The step count t is shared by all keys: every step is expected to update the same
     trainable keys (those of the network's gradient dict).
+
+    The moments of all keys live in one flat vector each (`m[key]`, `v[key]` are views into
+    them), so a step is a dozen operations on one array, whatever the number of layers; the
+    gradients come as one flat vector too (cdlite.nn.workspace.FlatGrads) or are gathered into
+    one. `_step_per_key` is the same step written key by key: the plain version, used for
+    parameters of mixed dtypes, and the reference the tests compare with (same bits).
     """
 
     def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -142,14 +149,44 @@ class Adam:
         self.t = 0          # number of steps taken
         self.m: dict = {}   # first moments, one per trainable key, made on first use
         self.v: dict = {}   # second (raw, uncentred) moments
+        self._flat = None   # (layout, m, v, g, u, tmp): the flat vectors m[key], v[key] view
 
     def step(self, params: dict, grads: dict, lr: float | None = None) -> None:
         """One Adam step, in place, for every key of `grads`; `lr` overrides self.lr."""
         lr = _check_step_args(params, grads, lr, self.lr)
-        b1, b2, eps = self.b1, self.b2, self.eps
         self.t += 1
-        bc1 = 1.0 - b1 ** self.t  # bias corrections: m and v start at 0, so early averages
-        bc2 = 1.0 - b2 ** self.t  # are too small by exactly these factors
+        bc1 = 1.0 - self.b1 ** self.t  # bias corrections: m and v start at 0, so early averages
+        bc2 = 1.0 - self.b2 ** self.t  # are too small by exactly these factors
+        flat = self._flat_vectors(params, grads)
+        if flat is None:
+            return self._step_per_key(params, grads, lr, bc1, bc2)
+        (_, m, v, g, u, tmp), xp = flat, array_module(flat[1])
+        b1, b2 = self.b1, self.b2
+        if isinstance(grads, FlatGrads) and grads.intact():
+            g = grads.flat                         # (P,) already one vector
+        else:
+            xp.concatenate([grads[k].ravel() for k in self.u_views], out=g)  # (P,)
+        m *= b1
+        m += xp.multiply(g, 1.0 - b1, out=tmp)     # m <- b1 m + (1 - b1) g
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1.0 - b2
+        v *= b2
+        v += tmp                                   # v <- b2 v + (1 - b2) g^2
+        # lr * m_hat / (sqrt(v_hat) + eps), in u
+        xp.sqrt(v, out=u)
+        u *= 1.0 / math.sqrt(bc2)                  # sqrt(v_hat)
+        u += self.eps
+        xp.divide(m, u, out=u)                     # m / (sqrt(v_hat) + eps)
+        u *= lr / bc1                              # lr * m_hat / (sqrt(v_hat) + eps)
+        for k, u_k in self.u_views.items():
+            p = params[k]
+            if self.weight_decay:
+                p *= 1.0 - lr * self.weight_decay
+            p -= u_k
+
+    def _step_per_key(self, params, grads, lr, bc1, bc2):
+        """The same step, one key at a time (the plain version and the tests' reference)."""
+        b1, b2, eps = self.b1, self.b2, self.eps
         for k, g in grads.items():
             p = params[k]
             xp = array_module(p)
@@ -169,6 +206,33 @@ class Adam:
             u *= lr / bc1               # lr * m_hat / (sqrt(v_hat) + eps)
             p -= u
 
+    def _flat_vectors(self, params, grads):
+        """(layout, m, v, g, u, tmp) for the keys of `grads`, made (moving the moments there)
+        when the keys, shapes, dtype or device change; None when the parameters and gradients
+        do not share one dtype and device (then the step goes key by key)."""
+        layout = (grads.layout() if isinstance(grads, FlatGrads) and grads.intact()
+                  else tuple((k, g.shape) for k, g in grads.items()))
+        first = params[layout[0][0]] if layout else None
+        if first is None or any(type(params[k]) is not type(first) or params[k].dtype !=
+                                first.dtype or grads[k].dtype != first.dtype for k, _ in layout):
+            return None
+        flat = self._flat
+        if flat is not None and flat[0] == layout and flat[1].dtype == first.dtype \
+                and type(flat[1]) is type(first):
+            return flat
+        xp = array_module(first)
+        size = sum(math.prod(shape) for _, shape in layout)
+        m, v, g, u, tmp = (xp.zeros(size, dtype=first.dtype) for _ in range(5))
+        for store, vec in ((self.m, m), (self.v, v)):
+            views = flat_views(vec, layout)
+            for k, view in views.items():
+                if k in store:  # moments of earlier steps or of a checkpoint: keep them
+                    view[...] = xp.asarray(store[k], dtype=first.dtype)
+            store.update(views)
+        self.u_views = flat_views(u, layout)
+        self._flat = (layout, m, v, g, u, tmp)
+        return self._flat
+
     def state_dict(self) -> dict:
         """{'adam.t': 0-d int64, 'adam.m.<key>': array, 'adam.v.<key>': array}."""
         return {"adam.t": np.array(self.t, dtype=np.int64),
@@ -184,6 +248,7 @@ class Adam:
         self.t = int(d["adam.t"])
         self.m = _load_state("adam.m.", d)
         self.v = _load_state("adam.v.", d)
+        self._flat = None  # the next step moves them into flat vectors
 
 
 # --- gradient clipping -----------------------------------------------------------------------
@@ -198,12 +263,25 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     """
     if not max_norm > 0.0:
         raise CdliteError(f"max_norm must be > 0, got {max_norm}")
-    # one sum per array on its device, one conversion to a Python float (a single device sync)
-    total = math.sqrt(float(sum((g.astype("float64") ** 2).sum() for g in grads.values())))
+    flat = grads.flat if isinstance(grads, FlatGrads) and grads.intact() else None
+    if flat is not None:
+        # the squares of all arrays in one float64 pass, then each array's sum as below
+        sq = array_module(flat).multiply(flat, flat, dtype="float64")  # (P,)
+        start, sums = 0, []
+        for g in grads.values():
+            sums.append(sq[start:start + g.size].sum())
+            start += g.size
+    else:
+        # one sum per array on its device
+        sums = [(g.astype("float64") ** 2).sum() for g in grads.values()]
+    total = math.sqrt(float(sum(sums)))  # one conversion to a Python float: one device sync
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / total
-        for g in grads.values():
-            g *= scale
+        if flat is not None:
+            flat *= scale
+        else:
+            for g in grads.values():
+                g *= scale
     return total
 
 
@@ -264,12 +342,18 @@ def ema_update(ema_params: dict, params: dict, rate: float) -> None:
         only_params = sorted(params.keys() - ema_params.keys())
         raise CdliteError(f"EMA and parameters have different keys: only in EMA {only_ema}, only "
                           f"in params {only_params}; make the EMA with copy_params(params)")
+    scratch = None  # one array for every key's (p - e): no temporary per key
     for k, p in params.items():
         e = ema_params[k]
         if rate == 0.0:  # mu = 0: an exact copy (e + (p - e) can differ from p in the last bit)
             e[...] = p
             continue
-        d = p - e
+        xp = array_module(p)
+        dtype = xp.result_type(p, e)
+        if scratch is None or scratch.size < p.size or scratch.dtype != dtype or \
+                type(scratch) is not type(p):
+            scratch = xp.empty(max(q.size for q in params.values()), dtype)
+        d = xp.subtract(p, e, out=scratch[:p.size].reshape(p.shape))
         d *= 1.0 - rate
         e += d
 
