@@ -2,7 +2,8 @@
 
 Known answers: float64 central differences for the gradient; the least-squares readout at
 tau = inf; simulated GD against the closed form on a small case; Gauss-Hermite constants against
-Monte Carlo; the predicted lower edge of the memorisation bulk; tau_mem growing with n.
+Monte Carlo; the predicted edges of the memorisation bulk and the spike bulk at finite d; the
+bulks' relaxation times (mem proportional to n, gen independent of n).
 """
 import cdlite  # noqa: F401  (sets the BLAS thread default before NumPy loads)
 
@@ -16,6 +17,9 @@ from cdlite.theory import (GradientFlow, dsm_loss_and_grad, dsm_target, eigh_des
                            gd_step_size, ge_constants, ge_constants_mc, make_features,
                            mc_regressions, mem_bulk_edges, score_target, simulate_gd, tau_gen,
                            tau_mem)
+from cdlite.theory.dynamics import first_crossing, relaxation_times
+from cdlite.theory.model import ou_coeffs
+from cdlite.theory.spectrum import spike_bulk_edges
 
 
 def small_problem(d=6, p=40, n=12, t=0.1, n_mc=4096, seed=0):
@@ -103,6 +107,33 @@ def test_closed_form_losses_match_direct_evaluation():
     assert np.allclose(flow.losses(taus, fit), direct, rtol=1e-10)
 
 
+def test_rotated_losses_and_kept_modes_match_direct_evaluation():
+    """A loss rotated once into the eigenbasis gives the same curve as the Regression; keeping
+    only some modes equals evaluating the readout with the other modes set to zero."""
+    _, _, _, fit = small_problem()
+    flow = GradientFlow.from_regression(fit, A0=0.1 * np.ones((fit.d, fit.p)))
+    taus = [1.0, 30.0, 3000.0]
+    rot = flow.rotate({"a": fit, "b": fit})
+    assert rot["a"].M is rot["b"].M                       # one rotation per U
+    assert np.allclose(flow.losses(taus, rot["a"]), flow.losses(taus, fit), rtol=1e-12)
+    keep = slice(3, 17)
+    mask = np.zeros(fit.p)
+    mask[keep] = 1.0
+    direct = [fit.loss((flow.coords([tau])[0] * mask) @ flow.Q.T) for tau in taus]
+    assert np.allclose(flow.losses(taus, fit, modes=keep), direct, rtol=1e-10)
+    assert np.allclose(flow.losses(taus, fit, modes=slice(0, fit.p)), flow.losses(taus, fit))
+
+
+def test_relaxation_time_is_where_a_mode_is_learnt_to_one_minus_one_over_e():
+    _, _, _, fit = small_problem()
+    flow = GradientFlow.from_regression(fit)
+    times = relaxation_times(flow.lam, fit.weight, flow.psi_p)
+    j = 5
+    frac = flow.h([times[j]])[0, j] / flow.h([math.inf])[0, j]
+    assert frac == pytest.approx(1 - math.exp(-1), rel=1e-12)   # rate * time = 1
+    assert relaxation_times([0.0, -1.0], 1.0, 2.0).tolist() == [math.inf, math.inf]
+
+
 def test_closed_form_flow_matches_simulated_gradient_descent():
     """Small case d=8, p=64, n=16, t=0.1; GD in float32, fresh noise, batch 1024, eta = 0.1 of
     the stability limit. Tolerance: train and test loss within 1%, score error within 10%
@@ -129,10 +160,14 @@ def test_quadrature_constants_match_monte_carlo():
         q = ge_constants(t)
         mc = ge_constants_mc(t, make_rng(5), n=2_000_000)
         assert q.mu1 == pytest.approx(0.6057, abs=1e-3)        # E[1 - tanh^2(g)]
-        for name in ("mu1", "a", "b", "v2", "s2"):
+        for name in ("mu1", "a", "b", "v2", "s2", "kappa"):
             assert getattr(q, name) == pytest.approx(getattr(mc, name), abs=2e-3), (t, name)
         # the four pieces add up to E[tanh(g)^2] = 0.3943
         assert q.a ** 2 + q.b ** 2 + q.v2 + q.s2 == pytest.approx(0.39429, abs=1e-4)
+    # at small t the spike is almost all the data-dependent slope:
+    # s_t^2 = Delta_t kappa_t + O(Delta_t^2)
+    q, (_, Delta) = ge_constants(0.01), ou_coeffs(0.01)
+    assert 0.9 < Delta * q.kappa / q.s2 < 1.0
 
 
 def test_memorisation_bulk_lower_edge_matches_prediction():
@@ -157,21 +192,44 @@ def test_tau_helpers_on_known_curves():
     assert tau_gen(taus, err) == pytest.approx(50.0, rel=1e-3)
     gap = 1.0 - np.exp(-taus / 1000.0)          # reaches 10% of 1 at tau = 1000 ln(1/0.9)
     assert tau_mem(taus, gap, 1.0, 0.1) == pytest.approx(1000 * math.log(1 / 0.9), rel=2e-3)
+    assert tau_mem(taus, gap, 1.0) == pytest.approx(1000 * math.log(2), rel=2e-3)  # 50%
     assert math.isnan(tau_mem(taus, gap, 10.0, 0.5))
+    assert first_crossing(taus, gap, -1.0) == taus[0] and math.isnan(first_crossing(taus, gap, 2))
 
 
-def test_tau_mem_increases_with_n():
-    from cdlite.theory.analysis import analyse_training_set
+def test_spike_is_a_bulk_at_finite_d_that_narrows_as_n_d_over_p_grows():
+    """d=16, p=512, t=0.01: the p - n eigenvalues below the memorisation bulk have their median
+    within a factor 2.5 of s_t^2 and spread less as n d / p grows (n = 64, 128, 256), with the
+    10% quantile above the predicted lower edge / 3 (spectrum.spike_bulk_edges)."""
+    d, p, t = 16, 512, 0.01
+    rng = make_rng(0)
+    W, X = make_features(rng, p, d), gaussian_data(rng, 256, d)
+    c = ge_constants(t)
+    spreads = []
+    for n in (64, 128, 256):
+        lam = np.linalg.eigvalsh(mc_regressions(X[:n], W, t, rng, 8 * p, {"dsm": dsm_target(t)})
+                                 ["dsm"].U)[::-1][n:]
+        q10, q50, q90 = np.quantile(lam, [0.1, 0.5, 0.9])
+        lo, hi = spike_bulk_edges(c, p, n, d)
+        assert c.s2 / 2.5 < q50 < 2.5 * c.s2 and q10 > lo / 3 and q90 < hi
+        spreads.append(q90 / q10)
+    assert spreads[0] > spreads[1] > spreads[2]
+
+
+def test_bulk_clocks_mem_grows_with_n_and_gen_does_not():
+    """The theory's two timescales on the spectrum (d=8, p=256): the median relaxation time of
+    the memorisation bulk grows close to proportionally to n, the generalisation bulk's hardly
+    moves."""
+    from cdlite.theory.analysis import analyse_training_set, population
     d, p, t = 8, 256, 0.01
     rng = make_rng(0)
     W, X = make_features(rng, p, d), gaussian_data(rng, 64, d)
-    pop = mc_regressions(gaussian_data(rng, 8 * p, d), W, t, rng, 8 * p,
-                         {"dsm": dsm_target(t), "score": score_target()})
-    taus = np.geomspace(1, 1e9, 200)
-    res = [analyse_training_set(X[:n], W, t, pop, taus, 8 * p, rng, ge_constants(t),
-                                gap_fraction=0.1, gd_steps=5) for n in (16, 32, 64)]
-    tm = [r["tau_mem"] for r in res]
-    assert tm[0] < tm[1] < tm[2]
-    # tau_gen, by contrast, hardly moves (it is set by the generalisation bulk)
-    tg = [r["tau_gen"] for r in res]
-    assert max(tg) / min(tg) < 1.6
+    pop = population(W, t, 8 * p, rng)
+    taus = np.geomspace(1, 1e9, 100)
+    res = [analyse_training_set(X[:n], W, t, pop, taus, 8 * p, rng, ge_constants(t))
+           for n in (16, 32, 64)]
+    mem = [r["clock"]["mem"] for r in res]
+    gen = [r["clock"]["gen"] for r in res]
+    slope = np.polyfit(np.log([16, 32, 64]), np.log(mem), 1)[0]
+    assert 0.8 < slope < 1.3
+    assert max(gen) / min(gen) < 1.3

@@ -1,7 +1,7 @@
-"""cdlite's consistency-distillation model in the random-feature theory; the rf-theory recipe."""
+"""cdlite's consistency-distillation model in the random-feature theory: the chain, the CD
+objective, the spectral filter of early stopping, simulated CD, and the filter window."""
 import cdlite  # noqa: F401  (sets the BLAS thread default before NumPy loads)
 
-import json
 import math
 
 import numpy as np
@@ -11,6 +11,8 @@ from cdlite.backend import make_rng
 from cdlite.theory import (bulk_medians, cd_target, distill_chain, gaussian_data, gd_step_size,
                            make_features, mc_regressions, ou_coeffs, simulate_gd, split_bulks,
                            student_apply, teacher_step, time_grid)
+from cdlite.theory.distill import filter_window
+from cdlite.theory.spectrum import ge_constants
 
 D, P, N, T = 6, 96, 24, 0.01
 
@@ -87,32 +89,39 @@ def test_cd_closed_form_matches_simulated_distillation(chain):
         assert np.max(np.abs(sim[name] - cf[name])) < 0.1, name
 
 
-def test_rf_theory_quick_recipe_writes_a_complete_run_folder(tmp_path):
-    from cdlite.theory.recipe import RFTheoryConfig, run_rf_theory
-    cfg = RFTheoryConfig.quick()
-    m = run_rf_theory(cfg, tmp_path, seed=0, log=lambda *a: None)
-    for name in ("metrics.json", "config.toml", "report.md", "figures/spectrum.png",
-                 "figures/losses.png", "figures/tau_vs_n.png", "figures/distill.png"):
-        assert (tmp_path / name).is_file(), name
-    assert not list(tmp_path.rglob("*.tmp"))
-    on_disk = json.loads((tmp_path / "metrics.json").read_text(),
-                         parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
-    assert on_disk == json.loads(json.dumps(m))
-    assert m["recipe"] == "rf-theory" and m["seed"] == 0
-    assert set(m["tau_gen"]) == set(m["tau_mem"]) == {"16", "32", "64"}
-    assert m["tau_mem_vs_n_slope"] > 0
-    assert set(m["cd"]["transfer_converged"]["zero"]) == {"gen", "mem"}
-    from cdlite.experiments.config import tomllib
-    saved = tomllib.loads((tmp_path / "config.toml").read_text())
-    assert saved["p"] == cfg.p and saved["seed"] == 0 and saved["ns"] == list(cfg.ns)
-    report = (tmp_path / "report.md").read_text()
-    assert "In this model CD did" in report and "figures/distill.png" in report
+def test_filter_window_on_known_filters():
+    """Two exponential filters 1 - exp(-tau / T): gen with T = 10, mem with T = 1000. The window
+    opens at T_gen ln 10 (90% kept) and shuts at T_mem ln(1 / 0.9) (10% leaked)."""
+    taus = np.geomspace(0.1, 1e6, 2001)
+    kept, leaked = -np.expm1(-taus / 10.0), -np.expm1(-taus / 1000.0)
+    w = filter_window(taus, kept, leaked, keep=0.9, leak=0.1)
+    assert w["tau_keep"] == pytest.approx(10 * math.log(10), rel=1e-3)
+    assert w["tau_leak"] == pytest.approx(1000 * math.log(1 / 0.9), rel=1e-3)
+    assert w["open"] and w["width"] == pytest.approx(w["tau_leak"] / w["tau_keep"])
+    # kept - leaked is largest where both derivatives agree: tau = ln(100) / (1/10 - 1/1000)
+    best = math.log(100) / (0.1 - 0.001)
+    assert w["tau_best"] == pytest.approx(best, rel=0.01)
+    assert w["selectivity_best"] == pytest.approx(kept[w["i_best"]] - leaked[w["i_best"]])
+    # when the two filters are too close, the window is shut
+    shut = filter_window(taus, kept, -np.expm1(-taus / 30.0))
+    assert not shut["open"] and shut["width"] < 1
 
 
-def test_rf_theory_config_errors_say_what_to_change(tmp_path):
-    from cdlite.errors import CdliteError
-    from cdlite.theory.recipe import RFTheoryConfig, run_rf_theory
-    with pytest.raises(CdliteError, match="d < n < p"):
-        run_rf_theory(RFTheoryConfig(d=32, p=64, ns=(16, 128)), tmp_path)
-    with pytest.raises(CdliteError, match="cd_n"):
-        run_rf_theory(RFTheoryConfig(d=8, p=256, ns=(16, 32), cd_n=64), tmp_path)
+def test_distillation_over_time_reaches_the_converged_transfer(chain):
+    """The recipe's per-n CD analysis: transfer curves rise from 0 (student from zero) to the
+    converged medians, and the teacher-initialised student starts at transfer 1."""
+    from cdlite.theory.analysis import analyse_distillation, analyse_training_set, population
+    W, X, _ = chain
+    rng = make_rng(5)
+    pop = population(W, T, 16 * P, rng)
+    taus = np.geomspace(0.01, 1e9, 60)
+    res = analyse_training_set(X, W, T, pop, taus, 16 * P, rng, ge_constants(T))
+    out = analyse_distillation(X, W, T, res, pop, taus, 16 * P, rng, t_min=0.002, levels=3,
+                               tau_teacher=1e5, keep=0.9, leak=0.1)
+    for bulk in ("gen", "mem"):
+        zero = out["medians"]["zero"][bulk]
+        assert zero[0] < 0.01 and zero[-1] == pytest.approx(out["medians_inf"]["zero"][bulk],
+                                                            rel=1e-3)
+        assert out["medians"]["teacher"][bulk][0] == pytest.approx(1.0, rel=1e-4)
+    assert out["window"]["tau_keep"] < out["window"]["tau_leak"]
+    assert len(out["gap"]["zero"]) == len(taus) and out["b1_vs_a1_rel_diff"] < 1e-8

@@ -33,7 +33,13 @@ Levels are distilled one after another; the target of level k uses the converged
 
 Transfer. In the eigenbasis q_j of U_K (the teacher's training feature covariance at t), the
 per-mode transfer is |B_K(tau_D) q_j| / |A_K q_j|, summarised by its median over the
-generalisation bulk and over the memorisation bulk (spectrum.split_bulks).
+generalisation bulk, the memorisation bulk and the spike (spectrum.split_bulks).
+
+Distillation time. tau_D is the time of the student's flow dB/dtau_D = -d^2 grad l_K, the unit of
+dynamics.py (mode lambda of U_K relaxes as exp(-2 Delta_t lambda tau_D / psi_p)). A student
+started from zero therefore acts on each mode as the filter 1 - exp(-2 Delta_t lambda tau_D /
+psi_p): stopping at tau_D keeps the fast generalisation bulk and not yet the slow memorisation
+bulk. `filter_window` says where that filter is selective.
 """
 from __future__ import annotations
 
@@ -43,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import array_module, make_rng
-from .dynamics import GradientFlow
+from .dynamics import GradientFlow, first_crossing
 from .model import Regression, dsm_target, mc_regressions, rf_score
 from .spectrum import eigh_desc
 
@@ -132,6 +138,24 @@ def distill_chain(X, W, times, rng, n_mc: int, tau_teacher: float = math.inf,
             top_loss, top_eig = reg, eig
     return CDChain(times=np.asarray(times), teachers=teachers, students=students,
                    top_loss=top_loss, top_eig=top_eig)
+
+
+def filter_window(taus_d, kept, leaked, keep: float = 0.9, leak: float = 0.1) -> dict:
+    """Where stopping CD early filters memorisation and keeps generalisation.
+
+    kept(tau_D) and leaked(tau_D) (T,) are the median transfers of the generalisation and of the
+    memorisation bulk divided by their converged values; for a student started from zero both
+    rise from 0 to 1. tau_keep: first tau_D with kept >= keep; tau_leak: first tau_D with
+    leaked >= leak; the window [tau_keep, tau_leak] is open when tau_keep < tau_leak, and its
+    width is tau_leak / tau_keep. tau_best maximises kept - leaked (index i_best on the grid)."""
+    kept, leaked = np.asarray(kept, dtype=float), np.asarray(leaked, dtype=float)
+    tau_keep = first_crossing(taus_d, kept, keep)
+    tau_leak = first_crossing(taus_d, leaked, leak)
+    i = int(np.nanargmax(kept - leaked))
+    return {"keep": keep, "leak": leak, "tau_keep": tau_keep, "tau_leak": tau_leak,
+            "open": bool(tau_keep < tau_leak), "width": tau_leak / tau_keep,
+            "tau_best": float(taus_d[i]), "i_best": i, "kept_best": float(kept[i]),
+            "leaked_best": float(leaked[i]), "selectivity_best": float(kept[i] - leaked[i])}
 
 
 def bulk_medians(ratios, bulks: dict) -> dict:

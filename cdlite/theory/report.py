@@ -1,157 +1,439 @@
-"""metrics.json and report.md of the rf-theory recipe: plain numbers in, plain text out."""
+"""The metrics, report.md and terminal table of the rf-theory recipe: numbers in, text out.
+
+Every sentence of the report is written from the measured numbers of the run; nothing in it is
+prewritten. `terminal_table` also reads a metrics dict back from JSON (keys as strings, None
+where a value was nan or inf).
+"""
 from __future__ import annotations
 
 import dataclasses
 import math
 
+import numpy as np
+
 from .model import ou_coeffs
+from .stats import ci_contains, over_draws
+
+TIME_UNIT = ("tau, the time of the gradient flow dA/dtau = -d^2 grad_A L (mode lambda of U "
+             "relaxes as exp(-2 Delta_t lambda tau / psi_p), on psi_p / (2 Delta_t lambda))")
+PAPER_TIME = ("Bonnaire et al.'s script time tau' (steps x learning rate, model without "
+              "1/sqrt(p)) is tau d^2 / p; the same number when d^2 = p")
 
 
-def json_num(x):
-    """A JSON-safe float (None for nan / inf, which strict JSON lacks)."""
-    x = float(x)
-    return x if math.isfinite(x) else None
+def num(x) -> float:
+    """A float from a metrics value (None, as JSON writes nan, becomes nan)."""
+    return math.nan if x is None else float(x)
 
 
-def build_metrics(cfg, seed, consts, consts_mc, per_n, ns, slope, by_frac, cd, timings) -> dict:
-    """The metrics.json dict: scalars and short lists only; keys per n are strings."""
-    def each(field, f=json_num):
-        return {str(n): f(per_n[n][field]) for n in ns}
+def fmt(x, spec: str = ".3g") -> str:
+    """x formatted, 'n/a' for None / nan / inf."""
+    x = num(x)
+    return format(x, spec) if math.isfinite(x) else "n/a"
 
-    zero, teach = cd["medians_inf"]["zero"], cd["medians_inf"]["teacher"]
+
+def interval(s: dict, spec: str = ".2f") -> str:
+    """'slope [lo, hi]' of an over_draws summary."""
+    lo, hi = s["slope_ci"]
+    return f"{fmt(s['slope'], spec)} [{fmt(lo, spec)}, {fmt(hi, spec)}]"
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+def _values(runs, get) -> np.ndarray:
+    """(R, N) array of get(result) over draws (rows) and training-set sizes (columns)."""
+    return np.array([[get(res) for res in row] for row in runs], dtype=float)
+
+
+def timescale_metrics(cfg, runs, rng) -> dict:
+    """tau_gen, tau_mem (every fraction) and the bulks' relaxation times over the draws."""
+    ns, B = list(cfg.ns), cfg.bootstrap
+    fracs = sorted(set(cfg.gap_fractions) | {cfg.gap_fraction})
+    gap = _values(runs, lambda r: r["gap_inf"])
+    top = _values(runs, lambda r: r["gap_inf_top"])
+    return {
+        "tau_gen": over_draws(ns, _values(runs, lambda r: r["tau_gen"]), rng, B),
+        "tau_mem": over_draws(ns, _values(runs, lambda r: r["tau_mem"][cfg.gap_fraction]),
+                              rng, B),
+        "tau_mem_by_fraction": {str(f): over_draws(
+            ns, _values(runs, lambda r, f=f: r["tau_mem"][f]), rng, B) for f in fracs},
+        "clock_gen": over_draws(ns, _values(runs, lambda r: r["clock"]["gen"]), rng, B),
+        "clock_mem": over_draws(ns, _values(runs, lambda r: r["clock"]["mem"]), rng, B),
+        "gap_inf": over_draws(ns, gap, rng, B),
+        "gap_share_top_n": {str(n): [float(x) for x in col] for n, col in zip(ns, (top / gap).T)},
+        "score_error_min": over_draws(ns, _values(runs, lambda r: r["score_min"]), rng, B),
+    }
+
+
+def spectrum_metrics(cfg, runs) -> dict:
+    """Draw 0's spectrum against the predictions, per n."""
+    keys = ("mem_edges_emp", "mem_edges_pred", "spike_quantiles", "spike_edges_pred",
+            "gen_median_emp", "gen_scale_pred")
+    return {str(res["n"]): {k: res[k] for k in keys} for res in runs[0]}
+
+
+def gd_metrics(runs) -> dict:
+    """The simulated-GD check of every draw and n: largest relative deviation per loss."""
+    out = {"eta": runs[0][0]["gd"]["eta"], "batch": runs[0][0]["gd"]["batch"]}
+    for kind in ("rel_dev", "abs_dev"):
+        by = [[res["gd"][kind] for res in row] for row in runs]
+        out[f"max_{kind}"] = {k: max(x[k] for row in by for x in row) for k in by[0][0]}
+        out[f"{kind}_by_draw"] = by
+    return out
+
+
+def finite_size_metrics(cfg, sizes: dict) -> dict:
+    """Per p: the slope of every draw against n at the fixed n / p, for each fraction."""
+    fracs = sorted(set(cfg.gap_fractions) | {cfg.gap_fraction})
+    out = {}
+    for p, s in sizes.items():
+        per = {str(f): _values(s["runs"], lambda r, f=f: r["tau_mem"][f]) for f in fracs}
+        per["tau_gen"] = _values(s["runs"], lambda r: r["tau_gen"])
+        per["clock_mem"] = _values(s["runs"], lambda r: r["clock"]["mem"])
+        slopes = {k: [float(np.polyfit(np.log(s["ns"]), np.log(row), 1)[0])
+                      if np.all(np.isfinite(row) & (row > 0)) else math.nan for row in v]
+                  for k, v in per.items()}
+        out[str(p)] = {"d": s["d"], "ns": s["ns"], "draws": len(s["runs"]),
+                       "slopes": {k: {"mean": float(np.nanmean(v)) if np.isfinite(v).any()
+                                      else math.nan, "per_draw": v}
+                                  for k, v in slopes.items()}}
+    return {"n_over_p": list(cfg.size_n_over_p), "by_p": out}
+
+
+def cd_metrics(cfg, cd: dict, rng) -> dict:
+    """CD per distilled n (mean over its draws) and how the window scales with n."""
+    def mean(vals):
+        return float(np.mean(vals))
+
+    by_n = {}
+    for n, results in cd.items():
+        by_n[str(n)] = {
+            "tau_teacher": mean([r["tau_teacher"] for r in results]),
+            "teacher_gap": mean([r["teacher_gap"] for r in results]),
+            "student_gap_converged": mean([r["gap_inf"]["zero"] for r in results]),
+            "transfer_converged": {init: {b: mean([r["medians_inf"][init][b] for r in results])
+                                          for b in results[0]["medians_inf"][init]}
+                                   for init in ("zero", "teacher")},
+            **{k: mean([r["window"][k] for r in results])
+               for k in ("tau_keep", "tau_leak", "width", "tau_best", "kept_best",
+                         "leaked_best")},
+            "open": all(r["window"]["open"] for r in results),
+            "at_best": {b: mean([r["at_best"][b] for r in results]) for b in results[0]["at_best"]},
+        }
+    ns = list(cd)
+    grid = {k: np.array([[cd[n][j]["window"][k] for n in ns]
+                         for j in range(min(len(v) for v in cd.values()))])
+            for k in ("tau_keep", "tau_leak", "tau_best", "width")}
+    first = cd[ns[0]][0]
+    return {"ns": ns, "draws": cfg.cd_draws, "levels": cfg.cd_levels, "t_min": cfg.cd_t_min,
+            "teacher_tau_factor": cfg.cd_teacher_tau_factor, "keep": cfg.cd_keep,
+            "leak": cfg.cd_leak, "times": [float(x) for x in first["times"]], "by_n": by_n,
+            "scaling": {k: over_draws(ns, v, rng, cfg.bootstrap) for k, v in grid.items()},
+            "sim_max_abs_dev_transfer": first["sim"]["max_abs_dev"] if "sim" in first else None,
+            "b1_vs_a1_rel_diff": max(r["b1_vs_a1_rel_diff"] for v in cd.values() for r in v)}
+
+
+def build_metrics(cfg, consts, consts_mc, main, sizes, mc, timings, rng) -> dict:
+    """The metrics dict: scalars, short lists and dicts keyed by str(n); `rng` draws the
+    bootstrap resamples."""
     _, Delta = ou_coeffs(cfg.t)
     return {
-        "recipe": "rf-theory", "seed": seed,
-        "time_unit": "tau of dA/dtau = -d^2 grad L; "
-                     "mode lambda relaxes on psi_p/(2 Delta_t lambda)",
+        "recipe": "rf-theory", "seed": cfg.seed, "time_unit": TIME_UNIT,
         "step_size_rule": f"eta = {cfg.gd_safety} psi_p / (Delta_t lambda_max), lambda_max by "
                           "power iteration; one GD step advances tau by eta",
+        "paper_time": PAPER_TIME,
+        "setting": {"d": cfg.d, "p": cfg.p, "t": cfg.t, "ns": list(cfg.ns), "draws": cfg.draws,
+                    "redraw_features": cfg.redraw_features,
+                    "mc_samples": cfg.mc_per_feature * cfg.p, "gap_fraction": cfg.gap_fraction},
         "ge_constants": dataclasses.asdict(consts),
         "ge_constants_mc": dataclasses.asdict(consts_mc),
-        "tau_gen": each("tau_gen"),
-        "tau_mem": each("tau_mem"),
-        "tau_mem_vs_n_slope": json_num(slope),
-        "gap_fraction": cfg.gap_fraction,
-        "tau_mem_by_frac": by_frac,
-        "tau_spike": json_num(cfg.p / cfg.d / (2 * Delta * consts.s2)),
-        "score_error_min": each("score_min"),
-        "gap_inf": each("gap_inf"),
-        "train_loss_inf": each("train_inf"),
-        "mem_bulk_edges_pred": each("mem_edges_pred", lambda v: [json_num(x) for x in v]),
-        "mem_bulk_edges_emp": each("mem_edges_emp", lambda v: [json_num(x) for x in v]),
-        "gen_bulk_scale_pred": json_num(per_n[ns[0]]["gen_scale_pred"]),
-        "gen_bulk_median_emp": each("gen_median_emp"),
-        "gd_eta": each("gd_eta"),
-        "gd_batch": each("gd_batch", int),
-        "gd_max_rel_dev": each("gd_rel_dev", lambda v: {k: json_num(x) for k, x in v.items()}),
-        "cd": {
-            "n": cfg.cd_n, "times": [float(x) for x in cd["times"]],
-            "tau_teacher": json_num(cd["tau_teacher"]),
-            "teacher_gap": json_num(cd["teacher_gap"]),
-            "teacher_score_error": json_num(cd["teacher_score_error"]),
-            "transfer_converged": {"zero": {k: json_num(v) for k, v in zero.items()},
-                                   "teacher": {k: json_num(v) for k, v in teach.items()}},
-            "tau_d_star": json_num(cd["tau_d_star"]),
-            "transfer_at_tau_d_star": {k: json_num(v) for k, v in cd["at_tau_d_star"].items()},
-            "student_gap_converged": {k: json_num(v) for k, v in cd["gap_inf"].items()},
-            "sim_max_abs_dev_transfer": {k: json_num(v)
-                                         for k, v in cd["sim"]["max_abs_dev"].items()},
-            "b1_vs_a1_rel_diff": json_num(cd["levels_check_B1_equals_A1"]),
-            # the stated criterion: converged memorisation transfer < half the generalisation one
-            "suppressed_memorization": bool(zero["mem"] < 0.5 * zero["gen"]),
-        },
+        "tau_spike": cfg.p / cfg.d / (2 * Delta * consts.s2),
+        **timescale_metrics(cfg, main["runs"], rng),
+        "spectrum": spectrum_metrics(cfg, main["runs"]),
+        "gd_check": gd_metrics(main["runs"]),
+        "finite_size": finite_size_metrics(cfg, sizes) if sizes else None,
+        "mc_check": mc,
+        "cd": cd_metrics(cfg, main["cd"], rng) if main["cd"] else None,
         "timings_s": timings,
     }
 
 
-def report_markdown(cfg, m) -> str:
-    """report.md: what was run, a table, the figures, one plain sentence on CD."""
-    ns = sorted(int(n) for n in cfg.ns)
-    cd = m["cd"]
-    z, star = cd["transfer_converged"]["zero"], cd["transfer_at_tau_d_star"]
+# --- the terminal table ------------------------------------------------------------------------
 
-    def f(x, fmt=".3g"):
-        return "n/a" if x is None else format(x, fmt)
+def _pm(s: dict, k: str) -> str:
+    """'mean +- sd' of an over_draws summary at n = k."""
+    return f"{fmt(s['mean'][k], '.4g')} +- {fmt(s['sd'][k], '.2g')}"
 
-    rows = "\n".join(
-        f"| {n} | {f(m['tau_gen'][str(n)], '.4g')} | {f(m['tau_mem'][str(n)], '.4g')} | "
-        f"{f(m['score_error_min'][str(n)])} | {f(m['gap_inf'][str(n)])} | "
-        f"{f(m['mem_bulk_edges_emp'][str(n)][0])} / {f(m['mem_bulk_edges_pred'][str(n)][0])} | "
-        f"{f(m['mem_bulk_edges_emp'][str(n)][1])} / {f(m['mem_bulk_edges_pred'][str(n)][1])} |"
-        for n in ns)
-    dev = m["gd_max_rel_dev"]
-    loss_dev = max(max(v["train"], v["test"]) for v in dev.values())
-    score_dev = max(v["score"] for v in dev.values())
-    _, Delta = ou_coeffs(cfg.t)
-    tg = [m["tau_gen"][str(n)] for n in ns]
-    tg_ratio = f(max(tg) / min(tg), ".2f") if None not in tg else "n/a"
-    fracs = ", ".join(f"{k}: {f(v['slope'], '.2f')}" for k, v in m["tau_mem_by_frac"].items())
-    header = ("| n | tau_gen | tau_mem | min score error | gap at tau = inf "
-              "| lowest mem. eigenvalue emp. / pred. | highest emp. / pred. |")
-    b1 = f(cd["b1_vs_a1_rel_diff"], ".1e")
-    sim_dev = f(max(cd["sim_max_abs_dev_transfer"].values()), ".2f")
-    verdict = (
-        f"In this model CD {'did' if cd['suppressed_memorization'] else 'did not'} suppress the "
-        f"memorisation modes: at convergence the student keeps a median {f(z['mem'], '.2f')} "
-        "of each "
-        f"memorisation-bulk component of the teacher against {f(z['gen'], '.2f')} of each "
-        f"generalisation-bulk component; only stopping distillation early (tau_D = "
-        f"{f(cd['tau_d_star'])}: {f(star['mem'], '.2f')} against {f(star['gen'], '.2f')}) "
-        "filters them, with the same filter 1 - exp(-2 Delta_t lambda tau / psi_p) that early "
-        "stopping applies to the teacher.")
+
+def terminal_table(metrics: dict) -> str:
+    """The lines `cdlite run rf-theory` and `cdlite show` print: tau_gen and tau_mem per n
+    (mean +/- spread over draws), the slopes with their intervals, the finite-size slopes and
+    the CD window per n. Works on the dict run_rf_theory returns and on metrics.json."""
+    m = metrics
+    gen, mem = m["tau_gen"], m["tau_mem"]
+    frac = m["setting"]["gap_fraction"]
+    head = f"tau_mem ({frac} of final gap)"
+    lines = [f"{'n':>6}  {'tau_gen':<18}  {head:<28}  mem-bulk clock"]
+    for n in gen["ns"]:
+        k = str(n)
+        lines.append(f"{n:>6}  {_pm(gen, k):<18}  {_pm(mem, k):<28}  "
+                     f"{fmt(m['clock_mem']['mean'][k], '.4g')}")
+    level = int(round(100 * mem["ci_level"]))
+    lines.append(f"slopes against n ({level}% bootstrap over {m['setting']['draws']} draws): "
+                 f"tau_mem {interval(mem)} (theory 1), tau_gen {interval(gen)} (theory 0), "
+                 f"mem-bulk clock {interval(m['clock_mem'])}")
+    lines.append("tau_mem slope by gap fraction: " + ", ".join(
+        f"{f}: {interval(s)}" for f, s in m["tau_mem_by_fraction"].items()))
+    if m.get("finite_size"):
+        fs = m["finite_size"]
+        lines.append(f"finite size (n/p = {', '.join(fmt(x) for x in fs['n_over_p'])}), tau_mem "
+                     "slope per p: " + ", ".join(
+                         f"{p}: {fmt(v['slopes'][str(frac)]['mean'], '.2f')}"
+                         for p, v in fs["by_p"].items()))
+    if m.get("cd"):
+        lines.append("CD window (gen kept, mem not yet leaked) per n: " + ", ".join(
+            f"{n}: [{fmt(v['tau_keep'])}, {fmt(v['tau_leak'])}]"
+            for n, v in m["cd"]["by_n"].items()))
+    return "\n".join(lines)
+
+
+# --- report.md ---------------------------------------------------------------------------------
+
+def _table_head(*names) -> str:
+    """The first two lines of a Markdown table."""
+    return "| " + " | ".join(names) + " |\n|" + "---|" * len(names)
+
+
+def _yes(flag) -> str:
+    return {True: "inside", False: "outside", None: "n/a"}[flag]
+
+
+def _spread(values) -> float:
+    """max - min of the finite values (nan when fewer than two)."""
+    v = np.array([num(x) for x in values], dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.max() - v.min()) if len(v) > 1 else math.nan
+
+
+def _header(m) -> str:
+    s = m["setting"]
     return f"""# rf-theory
 
 Random-feature score model of Bonnaire et al. (arXiv 2505.17638),
-s_A(x) = (A/sqrt(p)) tanh(W x/sqrt(d)), at d = {cfg.d}, p = {cfg.p}, t = {cfg.t}, Gaussian data
-N(0, I_d), n in {ns} (nested). U and V are Monte-Carlo estimates with {cfg.mc_per_feature} p
-samples; losses are evaluated on samples not used for fitting.
-Time unit: {m['time_unit']}.
-Step-size rule: {m['step_size_rule']}.
-tau_gen = minimum of the score error (1/d) E|s_A - s*|^2 (s* = -x for this data); tau_mem = the
-generalisation gap (test - train denoising loss) reaches {cfg.gap_fraction} of its tau -> inf value.
+s_A(x) = (A/sqrt(p)) tanh(W x/sqrt(d)), at d = {s['d']}, p = {s['p']}, t = {s['t']}, Gaussian data
+N(0, I_d), n in {s['ns']}: {s['draws']} draws per n (training sets nested within a draw; W
+{'redrawn for every draw' if s['redraw_features'] else 'the same for all draws'}). U and V are
+Monte-Carlo estimates with {s['mc_samples']} samples; losses are evaluated on samples not used for
+fitting.
 
-{header}
-|---|---|---|---|---|---|---|
+Time unit: {m['time_unit']}. Step-size rule: {m['step_size_rule']}. {m['paper_time']}.
+
+tau_gen = the time of the smallest score error (1/d) E|s_A - s*|^2 (s* = -x for this data);
+tau_mem = the first time the generalisation gap (test - train denoising loss) reaches
+{s['gap_fraction']} of its tau -> inf value. The bulk clocks are the medians of
+psi_p / (2 Delta_t lambda) over the modes of each bulk of the spectrum (the theory's
+timescales). Values are mean +- standard deviation over the draws.
+"""
+
+
+def _timescale_section(m) -> str:
+    gen, mem = m["tau_gen"], m["tau_mem"]
+    rows = []
+    for n in gen["ns"]:
+        k = str(n)
+        share = [num(x) for x in m["gap_share_top_n"][k]]
+        rows.append(
+            f"| {n} | {fmt(gen['mean'][k], '.4g')} +- {fmt(gen['sd'][k], '.2g')} "
+            f"| {fmt(mem['mean'][k], '.4g')} +- {fmt(mem['sd'][k], '.2g')} "
+            f"| {fmt(m['clock_gen']['mean'][k], '.3g')} | {fmt(m['clock_mem']['mean'][k], '.3g')} "
+            f"| {fmt(m['gap_inf']['mean'][k], '.3g')} +- {fmt(m['gap_inf']['sd'][k], '.2g')} "
+            f"| {fmt(100 * np.nanmean(share), '.2g')}% "
+            f"| {fmt(m['score_error_min']['mean'][k], '.3g')} |")
+    level = int(round(100 * mem["ci_level"]))
+    cm, cg = m["clock_mem"], m["clock_gen"]
+    fr = ", ".join(f"{f} of the final gap: {interval(s)} (1 {_yes(ci_contains(s, 1.0))})"
+                   for f, s in m["tau_mem_by_fraction"].items())
+    return f"""## tau_gen and tau_mem against n
+
+{_table_head("n", "tau_gen", "tau_mem", "gen-bulk clock", "mem-bulk clock", "gap at tau = inf",
+             "share of that gap in the n largest modes", "min score error")}
+{chr(10).join(rows)}
+
+Log-log slopes against n, with {level}% bootstrap intervals over the draws:
+- tau_mem: **{interval(mem)}**; 1 is {_yes(ci_contains(mem, 1.0))} the interval. Per draw:
+  {', '.join(fmt(x, '.2f') for x in mem['slope_per_draw'])}. Between neighbouring n:
+  {', '.join(fmt(x, '.2f') for x in mem['local_slopes'])}.
+- tau_mem by criterion: {fr}.
+- tau_gen: **{interval(gen)}**; 0 is {_yes(ci_contains(gen, 0.0))} the interval.
+- memorisation-bulk clock: {interval(cm)} (1 {_yes(ci_contains(cm, 1.0))});
+  generalisation-bulk clock: {interval(cg)} (0 {_yes(ci_contains(cg, 0.0))}).
+
+![tau vs n](figures/tau_vs_n.png)
+"""
+
+
+def _sensitivity_section(m) -> str:
+    """Which of the checks moves the slope of tau_mem, ranked by the measured range."""
+    frac = str(m["setting"]["gap_fraction"])
+    mem = m["tau_mem"]
+    moves = {"the gap criterion (fractions " + ", ".join(m["tau_mem_by_fraction"]) + ")":
+             _spread([s["slope"] for s in m["tau_mem_by_fraction"].values()]),
+             "the draws (per-draw slopes)": _spread(mem["slope_per_draw"]),
+             "the range of n / p (slopes between neighbouring n)": _spread(mem["local_slopes"])}
+    lines = []
+    fs = m.get("finite_size")
+    if fs:
+        lines += _finite_size_lines(m, fs, frac)
+        slopes = {int(p): num(v["slopes"][frac]["mean"]) for p, v in fs["by_p"].items()}
+        main_p = m["setting"]["p"]
+        # what moves the slope at and above the main size, where the recipe's numbers live
+        upper = [v for p, v in slopes.items() if p >= main_p]
+        moves[f"p at fixed n / p and p / d, from p = {main_p} up (all p: range "
+              f"{fmt(_spread(slopes.values()), '.2f')})"] = _spread(upper)
+    ranked = sorted(moves.items(), key=lambda kv: -kv[1] if math.isfinite(kv[1]) else 0.0)
+    lines += ["", "Ranked by how far each moves the slope of tau_mem (range of the slopes): "
+              + "; ".join(f"{name}: {fmt(v, '.2f')}" for name, v in ranked) + "."]
+    mc = m.get("mc_check")
+    if mc:
+        lines.append(f"Monte-Carlo check (draw 0, {mc['mc_samples'][0]} -> {mc['mc_samples'][1]} "
+                     "samples): " + "; ".join(
+                         f"n = {n}: gap at tau = inf {_change(v['gap_inf'])}, tau_mem "
+                         f"{_change(v['tau_mem'])}, tau_gen {_change(v['tau_gen'])}"
+                         for n, v in mc["by_n"].items()) + ".")
+    return "## Is the slope real?\n\n" + "\n".join(lines) + "\n"
+
+
+def _finite_size_lines(m, fs, frac: str) -> list[str]:
+    """The finite-size table: slopes against n at the same n / p and p / d, per p."""
+    by_p = fs["by_p"]
+    ps = sorted(by_p, key=int)
+    keys = [*m["tau_mem_by_fraction"], "clock_mem", "tau_gen"]
+    rows = [f"| {p} | {by_p[p]['d']} | {by_p[p]['ns']} | {by_p[p]['draws']} | "
+            + " | ".join(fmt(by_p[p]["slopes"][k]["mean"], ".2f") for k in keys) + " |"
+            for p in ps]
+    head = " | ".join(f"tau_mem {k}" for k in m["tau_mem_by_fraction"])
+    lines = [f"Finite size: the same n / p = {', '.join(fmt(x) for x in fs['n_over_p'])} and "
+             "p / d at every p; slopes against n, mean over the draws:", "",
+             f"| p | d | n | draws | {head} | mem-bulk clock | tau_gen |",
+             "|---|---|---|---|" + "---|" * (len(keys) - 1), *rows, ""]
+    if len(ps) > 1:
+        a, b = (num(by_p[p]["slopes"][frac]["mean"]) for p in ps[-2:])
+        lines.append(f"From p = {ps[-2]} to p = {ps[-1]} the slope at {frac} moves by "
+                     f"{fmt(b - a, '+.2f')}.")
+    return lines
+
+
+def _change(pair) -> str:
+    a, b = num(pair[0]), num(pair[1])
+    return f"{fmt(100 * (b - a) / abs(a), '+.1f')}%" if a else "n/a"
+
+
+def _spectrum_section(m) -> str:
+    """Where the gap at tau = inf lives, and the spike bulk against its prediction."""
+    rows = "\n".join(
+        f"| {n} | {fmt(s['mem_edges_emp'][0])} / {fmt(s['mem_edges_pred'][0])} "
+        f"| {fmt(s['mem_edges_emp'][1])} / {fmt(s['mem_edges_pred'][1])} "
+        f"| {' / '.join(fmt(x) for x in s['spike_quantiles'])} "
+        f"| {fmt(s['spike_edges_pred'][0])} .. {fmt(s['spike_edges_pred'][1])} |"
+        for n, s in m["spectrum"].items())
+    shares = [num(x) for v in m["gap_share_top_n"].values() for x in v]
+    return f"""## Where the gap lives
+
+The n largest modes (generalisation and memorisation bulks) carry
+{fmt(100 * np.nanmin(shares), '.2g')}% to {fmt(100 * np.nanmax(shares), '.2g')}% of the gap at
+tau = inf over all n and draws; the rest is in the p - n modes below the memorisation bulk, the
+spike of the d -> infinity theory (s_t^2 = {fmt(m['ge_constants']['s2'])}, timescale
+psi_p / (2 Delta_t s_t^2) = {fmt(m['tau_spike'])}), which at this d is a bulk (cdlite/theory/
+spectrum.py). Draw 0:
+
+{_table_head("n", "lowest mem. eigenvalue emp. / pred.", "highest emp. / pred.",
+             "spike 10% / 50% / 90% quantiles", "spike bulk pred.")}
 {rows}
 
-tau_mem grows with n with log-log slope **{f(m['tau_mem_vs_n_slope'], '.2f')}** (theory: 1, from the
-memorisation bulk whose eigenvalues scale as psi_p / psi_n); tau_gen changes {tg_ratio} times over
-the same range of n. The slope for other fractions of the final gap ({fracs}) shows how much it
-depends on the definition: the tau -> inf gap also holds the slow modes of the spike near s_t^2
-(timescale ~{f(m['tau_spike'])}, the same for every n), which dominate the later fractions. Values
-in that spike regime (so also the gap at tau = inf) depend on the Monte-Carlo sample size (at the
-default settings the gap at tau = inf moves by ~8% from 16 p to 32 p samples); earlier ones do not.
-The predicted bulk edges are the d -> infinity limit: at finite d the spread of |x|^2 / d over the
-training points widens the memorisation bulk below its predicted lower edge (see
-cdlite/theory/spectrum.py).
-
-Check by simulated gradient descent (float32, fresh noise every step, markers in the figure):
-train and test loss within {100 * loss_dev:.2g}% of the closed form at every recorded tau. The score
-error is (test loss - its constant) / Delta_t, so it magnifies loss differences {1 / Delta:.0f}
-times: GD's noise floor (the spread of a stochastic-gradient path around its mean, proportional
-to eta / batch) lifts GD's score error above the flow by up to {100 * score_dev:.3g}% near the
-minimum. The flow is GD's noise-averaged path; tests/test_theory.py checks all three curves on a
-small case within 1% (losses) and 10% (score error).
-
 ![spectrum](figures/spectrum.png)
+"""
+
+
+def _gd_section(m) -> str:
+    g = m["gd_check"]
+    dev, absdev = g["max_rel_dev"], g["max_abs_dev"]
+    smin = min(num(x) for x in m["score_error_min"]["mean"].values())
+    _, Delta = ou_coeffs(m["setting"]["t"])
+    return f"""## Check by simulated gradient descent
+
+Every draw and every n: float32 GD with fresh noise every step (eta = {fmt(g['eta'])},
+batch {g['batch']} in draw 0 at n = {m['tau_gen']['ns'][0]}), against the closed form at 8 times.
+Largest relative deviation over all of them: train loss {fmt(100 * num(dev['train']), '.2g')}%,
+test loss {fmt(100 * num(dev['test']), '.2g')}%. The score error is (test loss - its constant) /
+Delta_t and so magnifies loss differences {1 / Delta:.0f} times, GD's noise floor included: its
+largest absolute deviation is {fmt(absdev['score'])} (relative {fmt(100 * num(dev['score']))}%),
+against a score error of 1 at tau = 0 and a smallest mean minimum of {fmt(smin)}.
+
 ![losses](figures/losses.png)
-![tau vs n](figures/tau_vs_n.png)
+"""
 
-## Consistency distillation (cdlite's own model, cdlite/theory/distill.py)
 
-A teacher of random-feature scores on the grid t = {', '.join(f(x) for x in cd['times'])}, each
-trained for tau_T = {f(cd['tau_teacher'])} on the n = {cd['n']} points; a student with the same
-features whose level k is one Euler-like step x + c_k (x + B_k phi / sqrt(p)) to the boundary,
-fitted by the consistency loss to the teacher's ODE step followed by level k - 1 (levels in turn,
-each to convergence before the next). Transfer = |B q| / |A_teacher q| per eigenvector q of the
-teacher's training feature covariance at t. Level 1 equals the teacher to {b1}
-(relative); simulated CD agrees with the closed form within {sim_dev}
-in median transfer. Generalisation gap at t: teacher {f(cd['teacher_gap'])}, converged student
-{f(cd['student_gap_converged']['zero'])}.
+def _cd_section(m) -> str:
+    cd = m["cd"]
+    rows = []
+    for n, v in cd["by_n"].items():
+        z, b = v["transfer_converged"]["zero"], v["at_best"]
+        rows.append(
+            f"| {n} | {fmt(v['tau_teacher'])} | {fmt(v['teacher_gap'])} "
+            f"| {fmt(z['gen'], '.2f')} / {fmt(z['mem'], '.2f')} / {fmt(z.get('spike'), '.2f')} "
+            f"| {fmt(v['student_gap_converged'])} "
+            f"| {fmt(v['tau_keep'])} .. {fmt(v['tau_leak'])} ({'open' if v['open'] else 'shut'}, "
+            f"x{fmt(v['width'], '.2g')}) "
+            f"| {fmt(v['tau_best'])}: {fmt(b['gen'], '.2f')} / {fmt(b['mem'], '.2f')} / "
+            f"{fmt(b.get('spike'), '.2f')}, gap {fmt(b['gap'])} (teacher stopped there: "
+            f"{fmt(b.get('teacher_gap_same_tau'))}) |")
+    sc = cd["scaling"]
+    conv = [v["transfer_converged"]["zero"] for v in cd["by_n"].values()]
+    mems, gens = [num(c["mem"]) for c in conv], [num(c["gen"]) for c in conv]
+    best = "; ".join(f"n = {n}: {fmt(v['tau_best'])} (gen kept "
+                     f"{fmt(100 * num(v['kept_best']), '.0f')}%, mem leaked "
+                     f"{fmt(100 * num(v['leaked_best']), '.0f')}%)" for n, v in cd["by_n"].items())
+    opened = ", ".join(n for n, v in cd["by_n"].items() if v["open"]) or "none"
+    sim = cd.get("sim_max_abs_dev_transfer")
+    sim_txt = (f"simulated CD agrees with the closed form within "
+               f"{fmt(max(num(x) for x in sim.values()), '.2f')} in median transfer (n = "
+               f"{cd['ns'][0]}, draw 0); " if sim else "")
+    return f"""## Consistency distillation over distillation time
+(cdlite's own model, cdlite/theory/distill.py)
 
-{verdict}
+A teacher of random-feature scores on the grid t = {', '.join(fmt(x) for x in cd['times'])},
+each level trained for tau_T = {fmt(cd['teacher_tau_factor'])} tau_mem(n) on the n points; a
+student with the same features distilled level by level (distill.py), from zero unless said.
+Transfer = |B q| / |A_teacher q| per eigenvector q of the teacher's training feature covariance,
+median per bulk (gen / mem / spike). The window runs from the first tau_D where the generalisation
+bulk has {cd['keep']} of its converged transfer to the first where the memorisation bulk has
+{cd['leak']} of its own; tau_best maximises (gen kept) - (mem leaked). Level 1 equals the teacher
+to {fmt(cd['b1_vs_a1_rel_diff'], '.1e')} (relative); {sim_txt}{cd['draws']} draw(s) per n.
+
+{_table_head("n", "tau_T", "teacher gap", "converged transfer gen / mem / spike",
+             "converged student gap", "window in tau_D (width)",
+             "tau_best: transfer gen / mem / spike, student gap")}
+{chr(10).join(rows)}
+
+The memorisation bulk is filtered most while the generalisation bulk is kept at tau_D =
+tau_best (percentages of each bulk's converged transfer): {best}. The window
+[tau_keep, tau_leak] is open for n = {opened}.
+
+At convergence the student keeps a median {fmt(min(mems), '.2f')} to {fmt(max(mems), '.2f')} of
+each memorisation-bulk component of the teacher, against {fmt(min(gens), '.2f')} to
+{fmt(max(gens), '.2f')} of each generalisation-bulk component. Against n, log-log slopes
+(intervals when there are two draws or more): window start tau_keep {interval(sc['tau_keep'])},
+window end tau_leak {interval(sc['tau_leak'])}, width {interval(sc['width'])}, tau_best
+{interval(sc['tau_best'])}.
 
 ![distillation](figures/distill.png)
-
-Timings (s): {m['timings_s']}
 """
+
+
+def report_markdown(cfg, m) -> str:
+    """report.md: what was run, the tables, which check moves the slope, CD, the figures."""
+    parts = [_header(m), _timescale_section(m), _sensitivity_section(m), _spectrum_section(m),
+             _gd_section(m)]
+    if m.get("cd"):
+        parts.append(_cd_section(m))
+    parts.append(f"Timings (s): {m['timings_s']}\n")
+    return "\n".join(parts)
