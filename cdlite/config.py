@@ -301,7 +301,7 @@ def _switch_variant(cls, d: dict, parts: list, value, key: str):
         return _switch_variant(_section_class(tp, d[parts[0]]), d[parts[0]], parts[1:], value,
                                key)
     variants = _variants(tp)
-    if value not in variants:
+    if not isinstance(value, str) or value not in variants:
         literal = Literal[tuple(variants)]
         raise ConfigError([f"{key}={value!r} ({_value_problem(literal, value)})"])
     if d[parts[0]][parts[1]] != value:
@@ -392,16 +392,17 @@ def flatten(d: dict, prefix: str = "") -> list:
 def to_toml(cfg, header: dict | None = None) -> str:
     """The config as TOML: `header` keys (e.g. recipe = "...") and top-level fields first, then
     one [section] per section, nested sections as [section.sub]."""
-    return _toml_tables({**(header or {}), **to_dict(cfg)}, "")
+    return toml_text({**(header or {}), **to_dict(cfg)})
 
 
-def _toml_tables(d: dict, prefix: str) -> str:
+def toml_text(d: dict, prefix: str = "") -> str:
+    """A nested dict of plain values as TOML text."""
     scalars = [f"{k} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict)]
     text = ("\n".join([f"[{prefix[:-1]}]"] if prefix else []) + ("\n" if prefix else "")
             + "\n".join(scalars) + "\n")
     for k, v in d.items():
         if isinstance(v, dict):
-            text += "\n" + _toml_tables(v, f"{prefix}{k}.")
+            text += "\n" + toml_text(v, f"{prefix}{k}.")
     return text
 
 

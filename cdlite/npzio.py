@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import math
 import os
+import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +31,10 @@ from .errors import CdliteError
 MAX_RATIO = 200          # declared bytes per compressed byte a deflated member may have
 SMALL = 1 << 20          # members below 1 MiB skip the ratio test (zeros compress very well)
 _HEADER_LIMIT = 1 << 16  # bytes a .npy header may take (NumPy's own default limit is 10,000)
+# what a damaged file can make NumPy's reader or zipfile raise (the header is a Python literal)
+_DAMAGED = (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zlib.error,
+            zipfile.BadZipFile, KeyError, TypeError, OverflowError, NotImplementedError,
+            RuntimeError)  # zipfile: an unknown compression method, "encrypted" flag bits
 
 
 def memory_budget() -> int:
@@ -84,7 +90,7 @@ def _read_header(fh, where: str):
         if read is None:
             raise ValueError(f"unknown .npy format version {major}.{minor}")
         shape, _, dtype = read(fh, max_header_size=_HEADER_LIMIT)
-    except (ValueError, OSError, EOFError, SyntaxError, zipfile.BadZipFile) as e:
+    except _DAMAGED as e:
         raise CdliteError(f"{where}: not a readable .npy header ({e}); the file is damaged or "
                           "not written by NumPy") from None
     if dtype.hasobject:
@@ -131,7 +137,7 @@ def _inspect_npz(path: str) -> dict[str, ArrayInfo]:
                 out[m.filename[:-4]] = _info(shape, dtype, m.file_size - offset, m.compress_size)
     except CdliteError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
+    except (*_DAMAGED, zipfile.LargeZipFile) as e:
         raise CdliteError(f"{path} is not a readable .npz file ({type(e).__name__}: {e}); it "
                           "may be truncated (an interrupted copy?) or damaged; use an intact "
                           "file") from None
@@ -173,6 +179,6 @@ def load(path, names=None, budget: int | None = None) -> dict[str, np.ndarray]:
             return {"": np.load(path, allow_pickle=False)}
         with np.load(path, allow_pickle=False) as z:
             return {n: z[n] for n in infos}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    except _DAMAGED as e:
         raise CdliteError(f"{path}: cannot read its arrays ({type(e).__name__}: {e}); the file "
                           "is damaged or truncated; use an intact file") from None

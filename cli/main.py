@@ -236,5 +236,9 @@ def evaluate(samples, train, test, key, threshold, as_json):
         click.echo(f"  {k:<20} {v:.4g}" if isinstance(v, float) else f"  {k:<20} {v}")
 
 
+from cdlite_cli.exercise import exercise  # noqa: E402  (the course's exercises and checker)
+
+main.add_command(exercise)
+
 if __name__ == "__main__":
     main()

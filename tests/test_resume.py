@@ -126,10 +126,7 @@ def test_a_stopped_run_resumes_to_the_same_results(name, reference, tmp_path):
     _, m = resume_run(out, progress=False)
     assert m["status"] == "complete"
     assert _comparable(_metrics(out)) == _comparable(_metrics(reference))
-    with np.load(out / "samples.npz") as a, np.load(reference / "samples.npz") as b:
-        assert a.files == b.files
-        for k in a.files:
-            assert np.array_equal(a[k], b[k]), k
+    assert (out / "samples.npz").read_bytes() == (reference / "samples.npz").read_bytes()
     assert not (out / ".lock").exists()
 
 

@@ -79,17 +79,21 @@ def _integer(meta, key, path, low: int):
     return v
 
 
+def _one_of(v, allowed) -> bool:
+    return isinstance(v, str) and v in allowed
+
+
 def check_model_header(meta: dict, path) -> dict:
     """The header of a model checkpoint, each field checked; raises CdliteError naming the
     first bad one."""
-    if meta.get("model") not in MODELS:
+    if not _one_of(meta.get("model"), MODELS):
         raise CdliteError(f"{path}: its header says model={meta.get('model')!r}; cdlite models "
                           f"are {' or '.join(MODELS)} (use checkpoints/teacher.npz or student.npz)")
     sigma_min = _number(meta, "sigma_min", path)
     sigma_max = _number(meta, "sigma_max", path, low=sigma_min)
     _number(meta, "sigma_data", path)
     _number(meta, "rho", path) if "rho" in meta else None
-    if meta.get("sampler", "heun") not in SAMPLERS:
+    if not _one_of(meta.get("sampler", "heun"), SAMPLERS):
         raise CdliteError(f"{path}: its header has sampler={meta.get('sampler')!r}; expected "
                           f"one of {', '.join(SAMPLERS)}")
     _integer(meta, "steps", path, 1) if "steps" in meta else None
@@ -104,7 +108,7 @@ def check_model_header(meta: dict, path) -> dict:
 
 def network_of(spec, path):
     """The network a header names (not yet initialised), refusing invalid or oversized ones."""
-    if not isinstance(spec, dict) or spec.get("kind") not in NETWORKS:
+    if not isinstance(spec, dict) or not _one_of(spec.get("kind"), NETWORKS):
         raise CdliteError(f"{path}: its header names no valid network ({spec!r:.80}); the file "
                           "is damaged or not a cdlite model")
     options = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()
