@@ -4,7 +4,7 @@ These are the rows of the run's summary table and the points of its training cur
 """
 from __future__ import annotations
 
-from ..backend import to_numpy
+from ..backend import array_module, to_numpy
 from ..metrics import generalization_gap, memorization_report, quality_report
 
 # per-sample lists are kept in samples.npz (and recomputed for figures), not in metrics.json
@@ -34,8 +34,10 @@ def curve_point(x, ds, cfg, rng, denoise=None) -> dict:
     point = {"mem_frac": mem["mem_frac"], "mem_frac_ci": mem["mem_frac_ci"],
              "coverage": mem["coverage"], "quality": {k: q[k] for k in keep if k in q}}
     if denoise is not None:
-        test = ds.test[: max(ds.n, 256)]  # a held-out set of comparable size keeps it cheap
-        gap = generalization_gap(denoise, ds.train, test, cfg.eval.gap_sigmas, rng,
+        # the denoiser lives on the samples' device: so must the points it is given
+        xp = array_module(x)
+        test = xp.asarray(ds.test[: max(ds.n, 256)])  # held out, of comparable size: cheap
+        gap = generalization_gap(denoise, xp.asarray(ds.train), test, cfg.eval.gap_sigmas, rng,
                                  n_noise=cfg.eval.gap_noise)
         point["gen_gap"] = gap["mean_gap"]
         point["gen_gap_per_sigma"] = gap["gap"]
