@@ -311,6 +311,6 @@ def run_rf_theory(cfg: RFTheoryConfig, folder, log=print) -> dict:
     figures.write_all(folder / "figures", cfg, consts, main, sizes, metrics)
     lap("figures")
     timings["total"] = round(sum(timings.values()), 2)
-    write_text(folder / "report.md", report_markdown(cfg, metrics))
+    write_text(folder / "report.md", report_markdown(metrics))
     log(f"rf-theory: done in {timings['total']:.1f} s -> {folder}")
     return metrics
