@@ -1,6 +1,6 @@
 """cdlite.theory: the random-feature model of Bonnaire, Urfin, Biroli & Mezard (arXiv 2505.17638)
 and cdlite's consistency-distillation model built on it (reading order: model, spectrum,
-dynamics, distill, analysis, stats, report, figures, recipe).
+dynamics, distill, analysis, stats, summary, report, figures, recipe).
 
     model     s_A(x) = (A / sqrt(p)) tanh(W x / sqrt(d)); losses as quadratic forms (Regression)
     spectrum  Gaussian-equivalence constants, predicted bulk edges, eigendecomposition
@@ -10,7 +10,8 @@ dynamics, distill, analysis, stats, report, figures, recipe).
               the window in which stopping early filters memorisation
     analysis  one training set: spectrum, losses, timescales, GD check; CD over distillation time
     stats     slopes against n over many training sets, bootstrap intervals
-    report    metrics, report.md, terminal_table
+    summary   the metrics dict of the recipe
+    report    report.md and terminal_table, from the metrics
     recipe    `cdlite run rf-theory`: RFTheoryConfig, quick, run_rf_theory
 """
 from .distill import (CDChain, bulk_medians, cd_target, distill_chain, filter_window,

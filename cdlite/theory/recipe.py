@@ -29,8 +29,9 @@ from ..fileio import write_text
 from . import figures
 from .analysis import analyse_distillation, analyse_training_set, population
 from .model import gaussian_data, make_features, ou_coeffs
-from .report import build_metrics, report_markdown
+from .report import report_markdown
 from .spectrum import gen_bulk_scale, ge_constants, ge_constants_mc
+from .summary import build_metrics
 
 
 @dataclass(frozen=True)
