@@ -83,25 +83,6 @@ def write_json(path, obj) -> None:
     write_text(path, json.dumps(json_safe(obj), indent=2) + "\n")
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v))  # a JSON string is a valid TOML basic string
-
-
-def to_toml(d: dict) -> str:
-    """A nested dict of plain values as TOML: top-level keys first, then one [table] per dict."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict)]
-    for k, v in d.items():
-        if isinstance(v, dict):
-            lines += ["", f"[{k}]"] + [f"{k2} = {_toml_value(x)}" for k2, x in v.items()]
-    return "\n".join(lines) + "\n"
-
-
 def save_figure(fig, path, dpi: int = 110) -> str:
     """Write the matplotlib figure `fig` to `path` as PNG, atomically, and free it; returns the
     file name. A reader never sees a half-written PNG."""

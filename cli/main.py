@@ -6,7 +6,6 @@ run leaves a valid run folder marked partial and exits with 130.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import click
 import cdlite  # noqa: F401  (first: it sets the BLAS thread default before NumPy loads)
 from cdlite.backend import BackendError
 from cdlite.errors import CdliteError
+from cdlite_cli.exercise import exercise
 
 
 def friendly_errors(fn):
@@ -103,18 +103,12 @@ def run(recipe, resume, quick, seed, seeds, out, device, sets, config_file, dry_
     from cdlite.experiments import runner
     from cdlite.experiments.recipes import get_recipe
     log = (lambda *a: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    progress = False if quiet else None  # None: progress bars when stderr is a terminal
     if resume is not None:
-        given = [o for o, v in (("RECIPE", recipe), ("--quick", quick), ("--seed", seed),
-                                ("--seeds", seeds), ("--out", out), ("--device", device),
-                                ("--set", sets), ("--config", config_file),
-                                ("--dry-run", dry_run), ("--force", force)) if v]
-        if given:
-            raise CdliteError(f"--resume continues a run with the config it saved; drop "
-                              f"{', '.join(given)}")
-        def resume_and_show():
-            rec, metrics = runner.resume_run(resume, log, False if quiet else None)
-            click.echo(rec.table(metrics))
-        _interruptible(resume_and_show)
+        runner.refuse_with_resume(RECIPE=recipe, quick=quick, seed=seed, seeds=seeds, out=out,
+                                  device=device, set=sets, config=config_file, dry_run=dry_run,
+                                  force=force)
+        _interruptible(lambda: click.echo(runner.resume_run(resume, log, progress)))
         return
     if recipe is None:
         raise CdliteError("name a recipe (`cdlite list` shows them), or --resume RUN_DIR")
@@ -124,7 +118,6 @@ def run(recipe, resume, quick, seed, seeds, out, device, sets, config_file, dry_
         click.echo(runner.config_toml(rec, cfg), nl=False)
         return
     target = out or (lambda: runner.default_out(rec.name, quick))
-    progress = False if quiet else None
     if seeds:
         _interruptible(lambda: click.echo(rec.seed_table(runner.run_seeds(
             rec, cfg, range(cfg.seed, cfg.seed + seeds), target, log, force, progress))))
@@ -192,15 +185,8 @@ def sample(checkpoint, n, out, seed, steps, device, force):
       cdlite sample runs/toy-gaussians/checkpoints/student.npz -n 1000 --out student.npz
       cdlite sample runs/toy-gaussians/checkpoints/teacher.npz -n 500 --steps 40 --out t.npz
     """
-    from cdlite.experiments.commands import check_output, sample_checkpoint, write_samples_file
-    check_output(out, inputs=[checkpoint], force=force)
-    x, nfe, meta = sample_checkpoint(checkpoint, n, seed, steps, device)
-    write_samples_file(out, x)
-    step, planned = meta.get("step"), meta.get("steps_planned")
-    when = f" at step {step}" + (f" of {planned} (an interrupted run)" if planned and step is not
-                                 None and step < planned else "") if step is not None else ""
-    click.echo(f"{x.shape[0]} samples of dimension {x.shape[1]} from the {meta['model']}{when} "
-               f"(NFE {nfe}) -> {out}")
+    from cdlite.experiments.commands import sample_to_file
+    click.echo(sample_to_file(checkpoint, n, out, seed, steps, device, force))
 
 
 @main.command()
@@ -223,22 +209,11 @@ def evaluate(samples, train, test, key, threshold, as_json):
           --train runs/toy-gaussians/samples.npz
       cdlite evaluate my_samples.npy --train train.npy --test test.npy --json
     """
-    from cdlite.experiments.commands import evaluate_files
-    from cdlite.fileio import json_safe
-    r = evaluate_files(samples, train, test, key, threshold)
-    if as_json:
-        click.echo(json.dumps(json_safe(r)))
-        return
-    lo, hi = r["mem_frac_ci"]
-    click.echo(f"f_mem {r['mem_frac']:.3f}  95% CI [{lo:.3f}, {hi:.3f}]  coverage "
-               f"{r['coverage']:.3f}  ({r['n_samples']} samples, {r['n_train']} training points)")
-    for k, v in r.get("quality", {}).items():
-        click.echo(f"  {k:<20} {v:.4g}" if isinstance(v, float) else f"  {k:<20} {v}")
+    from cdlite.experiments.commands import evaluate_files, evaluation_text
+    click.echo(evaluation_text(evaluate_files(samples, train, test, key, threshold), as_json))
 
 
-from cdlite_cli.exercise import exercise  # noqa: E402  (the course's exercises and checker)
-
-main.add_command(exercise)
+main.add_command(exercise)  # cdlite exercise list/start/check: the course (cdlite.course)
 
 if __name__ == "__main__":
     main()

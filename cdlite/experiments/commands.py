@@ -2,6 +2,7 @@
 evaluating any samples file. The CLI stays thin."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 from ..backend import get_xp, make_rng, to_numpy
 from ..data.images import load_array
 from ..errors import CdliteError
-from ..fileio import atomic_file
+from ..fileio import atomic_file, json_safe
 from .. import npzio
 from ..npzio import check_budget
 from .models import load_model
@@ -50,6 +51,34 @@ def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
                           "(its weights are finite, so it diverges on sampling); use an earlier "
                           "checkpoint or retrain; nothing was written")
     return x, nfe, meta
+
+
+def sample_to_file(checkpoint, n: int, out, seed: int = 0, steps=None, device=None,
+                   force: bool = False) -> str:
+    """`cdlite sample`: n samples of a checkpoint into the .npz file `out`; returns the line
+    the terminal shows."""
+    check_output(out, inputs=[checkpoint], force=force)
+    x, nfe, meta = sample_checkpoint(checkpoint, n, seed, steps, device)
+    write_samples_file(out, x)
+    step, planned = meta.get("step"), meta.get("steps_planned")
+    when = ""
+    if step is not None:
+        stopped = planned and step < planned
+        when = f" at step {step}" + (f" of {planned} (an interrupted run)" if stopped else "")
+    return (f"{x.shape[0]} samples of dimension {x.shape[1]} from the {meta['model']}{when} "
+            f"(NFE {nfe}) -> {out}")
+
+
+def evaluation_text(r: dict, as_json: bool = False) -> str:
+    """What `cdlite evaluate` prints: one JSON object, or a few lines for a person."""
+    if as_json:
+        return json.dumps(json_safe(r))
+    lo, hi = r["mem_frac_ci"]
+    lines = [f"f_mem {r['mem_frac']:.3f}  95% CI [{lo:.3f}, {hi:.3f}]  coverage "
+             f"{r['coverage']:.3f}  ({r['n_samples']} samples, {r['n_train']} training points)"]
+    lines += [f"  {k:<20} {v:.4g}" if isinstance(v, float) else f"  {k:<20} {v}"
+              for k, v in r.get("quality", {}).items()]
+    return "\n".join(lines)
 
 
 def check_output(out, inputs, force: bool = False) -> None:

@@ -115,6 +115,19 @@ def _training_points(ax, train, d: int) -> None:
         ax.scatter(train[:, 0], train[:, 1], marker="x", c="k", s=40, lw=1.2)
 
 
+def _limits(pts, train):
+    """(low, high) corners: all training points plus the central 99% of the samples, so that
+    one stray sample of a badly trained student cannot shrink everything else to a dot."""
+    lows = [np.quantile(p, 0.005, axis=0) for p in pts]
+    highs = [np.quantile(p, 0.995, axis=0) for p in pts]
+    if train is not None:
+        lows.append(train[:, :2].min(axis=0))
+        highs.append(train[:, :2].max(axis=0))
+    lo, hi = np.min(lows, axis=0), np.max(highs, axis=0)
+    pad = 0.08 * (hi - lo).max() + 1e-9
+    return lo - pad, hi + pad
+
+
 def _scatter_panels(metrics, samples, nn, image_shape, threshold):
     """One panel per model, same limits everywhere so the panels compare at a glance."""
     keys = [k for k in SCATTER_KEYS if k in samples]
@@ -125,17 +138,7 @@ def _scatter_panels(metrics, samples, nn, image_shape, threshold):
     if d == 1:  # a strip plot: every set gets a second, meaningless coordinate
         samples = {k: _strip(v) for k, v in samples.items()}
         train = samples.get("train")
-    # Limits: all training points plus the central 99% of the samples, so that one stray
-    # sample of a badly trained student cannot shrink everything else to a dot.
-    pts = [samples[k][:MAX_POINTS, :2] for k in keys]                 # (m, 2) each
-    lows = [np.quantile(p, 0.005, axis=0) for p in pts]
-    highs = [np.quantile(p, 0.995, axis=0) for p in pts]
-    if train is not None:
-        lows.append(train[:, :2].min(axis=0))
-        highs.append(train[:, :2].max(axis=0))
-    lo, hi = np.min(lows, axis=0), np.max(highs, axis=0)
-    pad = 0.08 * (hi - lo).max() + 1e-9
-    lo, hi = lo - pad, hi + pad
+    lo, hi = _limits([samples[k][:MAX_POINTS, :2] for k in keys], train)
 
     n_panels = len(keys) + (train is not None)
     fig, axes = plt.subplots(1, n_panels, figsize=(2.9 * n_panels, 3.4), squeeze=False)

@@ -93,18 +93,14 @@ def pipeline_recipe(name: str, description: str, cfg: RunConfig) -> Recipe:
 
 def rf_theory_recipe() -> Recipe:
     from ..theory import recipe as rf
-    try:  # TRANSITION: until theory/ has its new interface
-        from ..theory.report import terminal_table
-    except ImportError:
-        def terminal_table(m):
-            return str({k: m.get(k) for k in ("tau_gen", "tau_mem")})
+    from ..theory.report import terminal_table
 
-    def run(cfg, folder, prepared):
-        folder.record(rf.run_rf_theory(cfg, folder.path, log=folder.log))
-        folder.save()
+    def run(cfg, folder, prepared):  # one stage: its figures and report.md come with it
+        with folder.stage("rf-theory"):
+            folder.record(rf.run_rf_theory(cfg, folder.path, log=folder.log))
     return Recipe("rf-theory", "random-feature model of Bonnaire et al.: spectra, tau_gen and "
-                  "tau_mem against n, CD as a spectral filter", rf.RFTheoryConfig(),
-                  getattr(rf, "quick", lambda c: c), run, terminal_table)
+                  "tau_mem against n with error bars, CD as a spectral filter",
+                  rf.RFTheoryConfig(), rf.quick, run, terminal_table)
 
 
 def _recipes() -> dict[str, Recipe]:

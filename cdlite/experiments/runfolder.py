@@ -117,7 +117,7 @@ def describe_state(folder) -> tuple[str, str]:
     owner = lock_owner(folder)
     if not (folder / "metrics.json").is_file():
         if owner and owner["alive"] is not False:
-            return "running", f"{folder} is being set up by {_who(owner)}"
+            return "running", f"{folder} is in use by a run of {_who(owner)} (starting)"
         return "empty", f"{folder} holds no run"
     m = read_metrics(folder)
     status = m.get("status")

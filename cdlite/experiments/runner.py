@@ -95,10 +95,19 @@ def run_recipe(recipe: Recipe, cfg, out, log=None, force: bool = False,
     return _drive(recipe, cfg, folder, prepared, log, progress)
 
 
+def refuse_with_resume(**flags) -> None:
+    """--resume continues a run with the config it saved: every other setting is refused."""
+    given = [("" if k.isupper() else "--") + k.replace("_", "-") for k, v in flags.items() if v]
+    if given:
+        raise CdliteError(f"--resume continues a run with the config it saved; drop "
+                          f"{', '.join(given)}")
+
+
 def resume_run(path, log=None, progress: bool | None = None):
     """Continue the stopped run in `path` (partial, failed or killed) with the config it saved;
-    returns (recipe, metrics). Finished stages are kept; a training stage continues from its
-    last saved state, so the result is the run that was never stopped, bit for bit (CPU)."""
+    returns its summary for the terminal. Finished stages are kept; a training stage continues
+    from its last saved state, so the result is the run that was never stopped, bit for bit
+    (on the CPU)."""
     from .recipes import get_recipe
     log = log or (lambda *a: None)
     path = Path(path)
@@ -110,7 +119,7 @@ def resume_run(path, log=None, progress: bool | None = None):
     prepared = recipe.prepare(cfg)
     folder = RunFolder.reopen(path, log)
     log(f"resuming {path} after: {', '.join(folder.metrics['stages_done']) or 'setup'}")
-    return recipe, _drive(recipe, cfg, folder, prepared, log, progress)
+    return recipe.table(_drive(recipe, cfg, folder, prepared, log, progress))
 
 
 def _drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> dict:
@@ -144,8 +153,8 @@ def _partial_report(recipe: Recipe, folder: RunFolder, cfg, log) -> None:
     folder.stopped = True
     try:
         recipe.report(folder, cfg)
-    except Exception as e:  # noqa: BLE001  (the run's own error is the one to raise)
-        log(f"report of the partial run not written: {type(e).__name__}: {e}")
+    except (Exception, KeyboardInterrupt) as e:  # the run's own outcome is the one to report
+        log(f"report of the stopped run not written: {type(e).__name__}: {e}")
 
 
 def run_seeds(recipe: Recipe, cfg, seeds, out, log=None, force: bool = False,
