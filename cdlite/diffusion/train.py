@@ -7,7 +7,8 @@ from typing import Literal
 
 from ..backend import array_module, randint
 from ..config import Config, at_least, positive
-from ..nn.loop import TrainState, check_loss, check_training_data, evaluation_ema, restore
+from ..nn.loop import (TrainState, check_loss, check_training_data, evaluation_ema,
+                       evaluation_hook, restore)
 from ..nn.optim import DECAYS, Adam, clip_grad_norm, ema_update, lr_schedule
 from ..progress import progress
 from .loss import edm_loss
@@ -57,12 +58,7 @@ def train_teacher(denoiser, params, train_x, cfg: TeacherConfig, rng, on_eval=No
     result = TrainResult(params, ema)
     start = 0 if resume is None else restore(resume, params, ema, None, opt, rng)
 
-    def evaluate(step):
-        if on_eval is not None:
-            result.history.append({"step": step, **on_eval(step, ema)})
-        if on_state is not None and step > 0:
-            on_state(TrainState(step, params, None if ema is params else ema, None,
-                                opt.state_dict(), rng.bit_generator.state))
+    evaluate = evaluation_hook(result, on_eval, on_state, opt, rng)
 
     if start == 0:
         evaluate(0)

@@ -17,7 +17,7 @@ import numpy as np
 from ..backend import array_module, randint
 from ..diffusion.grids import karras_sigmas
 from ..config import Config, at_least, positive
-from ..nn.loop import TrainState, check_loss, check_training_data, evaluation_ema, restore
+from ..nn.loop import check_loss, check_training_data, evaluation_ema, evaluation_hook, restore
 from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_update
 from ..progress import progress
 from .losses import DISTANCES, SOLVERS, cd_loss, ct_grid_size, ct_loss
@@ -76,12 +76,7 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
         # ascending t_1 = sigma_min < ... < t_N = sigma_max: the Karras grid read backwards
         return karras_sigmas(N, sigma_min, sigma_max, rho, xp, train_x.dtype)[:-1][::-1].copy()
 
-    def evaluate(step):
-        if on_eval is not None:
-            result.history.append({"step": step, **on_eval(step, ema)})
-        if on_state is not None and step > 0:
-            on_state(TrainState(step, params, None if ema is params else ema, target,
-                                opt.state_dict(), rng.bit_generator.state))
+    evaluate = evaluation_hook(result, on_eval, on_state, opt, rng, target)
 
     if start == 0:
         evaluate(0)

@@ -91,3 +91,16 @@ def restore(state: TrainState, params: dict, ema: dict, target: dict | None, opt
     opt.load_state_dict(state.optimizer)
     rng.bit_generator.state = state.rng
     return state.step
+
+
+def evaluation_hook(result, on_eval, on_state, opt, rng, target=None):
+    """The `evaluate(step)` of a training loop: record on_eval(step, eval weights) in
+    result.history, then (after step 0) hand the loop's state to on_state for a checkpoint."""
+    def evaluate(step):
+        ema = result.ema
+        if on_eval is not None:
+            result.history.append({"step": step, **on_eval(step, ema)})
+        if on_state is not None and step > 0:
+            on_state(TrainState(step, result.params, None if ema is result.params else ema,
+                                target, opt.state_dict(), rng.bit_generator.state))
+    return evaluate
