@@ -12,8 +12,8 @@ import numpy as np
 from cdlite.backend import make_rng, to_numpy
 from cdlite.errors import CdliteError
 from cdlite.metrics._checks import as_pair, as_points, subsample
-from cdlite.metrics.distances import (energy_distance, frechet_distance, mmd_rbf,
-                                      precision_recall, sliced_wasserstein)
+from cdlite.metrics.distances import (energy_and_mmd, frechet_distance, precision_recall,
+                                      sliced_wasserstein)
 
 
 def mean_loglik(samples, mixture) -> float:
@@ -55,10 +55,10 @@ def quality_report(samples, test, mixture=None, features=None, rng=None,
     _, x, y = as_pair(samples, test, "samples", "test", min_x=k + 1, min_a=k + 1)
     rng = make_rng(0) if rng is None else rng
     xs, ys = subsample(x, max_points, rng), subsample(y, max_points, rng)
-    mmd2, h = mmd_rbf(xs, ys, rng=rng)
+    energy, mmd2, h = energy_and_mmd(xs, ys, rng=rng)  # one pass over the pairs for both
     precision, recall = precision_recall(xs, ys, k=k)
     out = {"n_samples": int(x.shape[0]), "n_test": int(y.shape[0]), "subsample": int(max_points),
-           "energy_distance": energy_distance(xs, ys), "mmd2_rbf": mmd2, "mmd_bandwidth": h,
+           "energy_distance": energy, "mmd2_rbf": mmd2, "mmd_bandwidth": h,
            "sliced_wasserstein": sliced_wasserstein(x, y, rng=rng),
            "frechet": frechet_distance(x, y), "precision": precision, "recall": recall}
     if mixture is not None:

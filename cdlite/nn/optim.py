@@ -263,22 +263,21 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     """
     if not max_norm > 0.0:
         raise CdliteError(f"max_norm must be > 0, got {max_norm}")
-    flat = grads.flat if isinstance(grads, FlatGrads) and grads.intact() else None
-    if flat is not None:
-        # the squares of all arrays in one float64 pass, then each array's sum as below
-        sq = array_module(flat).multiply(flat, flat, dtype="float64")  # (P,)
-        start, sums = 0, []
-        for g in grads.values():
-            sums.append(sq[start:start + g.size].sum())
-            start += g.size
-    else:
-        # one sum per array on its device
-        sums = [(g.astype("float64") ** 2).sum() for g in grads.values()]
+    # |g_k|^2 per array, in float64 (exact squares, a pairwise sum), through one reused array
+    scratch = None
+    sums = []
+    for g in grads.values():
+        if scratch is None:
+            scratch = array_module(g).empty(max(a.size for a in grads.values()), "float64")
+        g64 = scratch[:g.size].reshape(g.shape)
+        g64[...] = g
+        g64 *= g64
+        sums.append(g64.sum())  # one sum per array on its device
     total = math.sqrt(float(sum(sums)))  # one conversion to a Python float: one device sync
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / total
-        if flat is not None:
-            flat *= scale
+        if isinstance(grads, FlatGrads) and grads.intact():
+            grads.flat *= scale  # every array at once: they are views of one vector
         else:
             for g in grads.values():
                 g *= scale
