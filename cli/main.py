@@ -132,10 +132,10 @@ def _interruptible(action):
     try:
         action()
     except KeyboardInterrupt as e:
-        where = getattr(e, "folder", None)
-        hint = f"; continue it with `cdlite run --resume {where}`" if where else ""
-        click.echo(f"\ninterrupted: the run folder holds what finished, marked partial{hint}",
-                   err=True)
+        where = getattr(e, "folder", None)  # set when a run saved its folder as partial
+        click.echo("\ninterrupted" + (f": {where} holds what finished, marked partial; "
+                                        f"continue it with `cdlite run --resume {where}`"
+                                        if where else ""), err=True)
         sys.exit(130)
 
 

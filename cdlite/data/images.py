@@ -177,6 +177,7 @@ def load_array(path, key=None) -> np.ndarray:
     else:
         name = _pick_array(sorted(infos), path, key)
     info = infos[name]
+    npzio.check(path, {name: info})  # sizes agree with the file, no bomb, within the budget
     if not (np.issubdtype(info.dtype, np.number) or info.dtype == np.bool_) or \
             np.issubdtype(info.dtype, np.complexfloating):
         raise CdliteError(f"{path!r}: expected a real numeric array, got dtype {info.dtype}")

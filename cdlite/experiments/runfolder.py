@@ -238,6 +238,7 @@ class RunFolder:
         """`with folder.stage("teacher"):` marks the stage in metrics.json while it runs, then
         records its time and saves its results when it ends."""
         self.metrics["stage"] = name
+        self.save(samples=False)  # `cdlite show` (and a kill) can tell which stage was running
         self.log(f"[{name}]")
         start = time.perf_counter()
         yield

@@ -14,7 +14,7 @@ from ..config import flatten, override, to_toml
 from ..errors import CdliteError
 from ..fileio import write_json
 from .recipes import Recipe
-from .runfolder import RunFolder, describe_state, stop_on_signals
+from .runfolder import RunFolder, stop_on_signals
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -125,7 +125,12 @@ def resume_run(path, log=None, progress: bool | None = None):
 def _drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> dict:
     """Run the recipe in its folder, and write down how it ended (see run_recipe)."""
     folder.progress = progress
-    with stop_on_signals(lambda: describe_state(folder.path)[1]):
+
+    def left_as_is() -> str:  # what a second signal leaves (nothing more is written)
+        done = ", ".join(folder.metrics["stages_done"]) or "none"
+        return (f"{folder.path} keeps the stages that finished ({done}) and says 'running'; "
+                f"continue it with `cdlite run --resume {folder.path}`")
+    with stop_on_signals(left_as_is):
         try:
             recipe.run(cfg, folder, prepared)
             if recipe.report is not None:
