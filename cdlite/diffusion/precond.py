@@ -50,7 +50,8 @@ class EDMDenoiser:
     def __init__(self, net, sigma_data: float):
         self.net, self.sigma_data = net, float(sigma_data)
         fast = takes_workspace(net)
-        self.train_ws, self.eval_ws = (Workspace(), Workspace()) if fast else (None, None)
+        self.train_ws, self.eval_ws = (Workspace(), Workspace(forward_only=True)) if fast \
+            else (None, None)
 
     def forward(self, params, y, sigma, ws=None):
         s = sigma_column(sigma, y)  # (B, 1)

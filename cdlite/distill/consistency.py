@@ -34,7 +34,8 @@ class ConsistencyFunction:
     def __init__(self, net, sigma_data: float, sigma_min: float):
         self.net, self.sigma_data, self.sigma_min = net, float(sigma_data), float(sigma_min)
         fast = takes_workspace(net)
-        self.train_ws, self.eval_ws = (Workspace(), Workspace()) if fast else (None, None)
+        self.train_ws, self.eval_ws = (Workspace(), Workspace(forward_only=True)) if fast \
+            else (None, None)
 
     def forward(self, params, x, sigma, ws=None):
         s = sigma_column(sigma, x)  # (B, 1)

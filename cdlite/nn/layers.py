@@ -93,6 +93,8 @@ class SiLU:
     def forward(self, params, x, ws=None):
         xp = array_module(x)
         s = sigmoid(x, out=buffer(ws, self, "s", x.shape, x))  # (B, I)
+        if ws is not None and ws.forward_only:
+            return xp.multiply(x, s, out=s), None  # no backward follows: y replaces s
         return xp.multiply(x, s, out=buffer(ws, self, "y", x.shape, x)), (x, s)
 
     def backward(self, params, dy, cache, need_dx=True, ws=None):

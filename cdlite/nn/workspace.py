@@ -26,11 +26,16 @@ from ..backend import array_module
 class Workspace:
     """Arrays kept from one call to the next, one per (owner, role): an owner (a layer) asks
     for its buffer "y" of a shape; the same array comes back until the shape, dtype or device
-    changes. `grads` holds the FlatGrads that the current backward fills (see `new_grads`)."""
+    changes. `grads` holds the FlatGrads that the current backward fills (see `new_grads`).
 
-    def __init__(self):
+    forward_only=True promises that no backward will follow (sampling, CD's teacher and
+    target): a layer may then drop what only a backward needs, e.g. SiLU writes its output
+    over its sigmoid instead of keeping both."""
+
+    def __init__(self, forward_only: bool = False):
         self.arrays: dict = {}
         self.grads = None
+        self.forward_only = forward_only
 
     def get(self, owner, role: str, shape, like, dtype=None):
         dtype = like.dtype if dtype is None else dtype
