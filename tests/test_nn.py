@@ -171,6 +171,7 @@ def _walk_arrays(obj):
     ("mlp", dict(d=3, hidden=8, depth=3, activation="relu", input_fourier=2)),
     ("mlp", dict(d=3, hidden=8, depth=2, activation="tanh", emb_mode="add")),
     ("rf", dict(d=2, p=16, emb_dim=4, activation="silu")),
+    ("mlp", dict(d=2, hidden=8, depth=3, residual=True, activation="silu")),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_workspace_path_gives_the_plain_paths_bits(kind, opts, dtype):
@@ -179,7 +180,7 @@ def test_workspace_path_gives_the_plain_paths_bits(kind, opts, dtype):
     net = build_network(kind, **opts)
     params = {k: (v + 0.3 * rng.standard_normal(v.shape)).astype(dtype)
               for k, v in net.init(rng, dtype).items()}
-    ws = Workspace()
+    ws, ws_eval = Workspace(), Workspace(forward_only=True)
     results = []
     for B in (6, 6, 3):  # twice the same shape (buffers reused), then another one
         x = rng.standard_normal((B, net.d)).astype(dtype)
@@ -187,6 +188,7 @@ def test_workspace_path_gives_the_plain_paths_bits(kind, opts, dtype):
         R = rng.standard_normal((B, net.d)).astype(dtype)
         F, cache = net.forward(params, x, c)
         dx, grads = net.backward(params, R, cache)
+        np.testing.assert_array_equal(net.forward(params, x, c, ws=ws_eval)[0], F)
         Fw, cache_w = net.forward(params, x, c, ws=ws)
         np.testing.assert_array_equal(Fw, F)
         dxw, gw = net.backward(params, R, cache_w, ws=ws)
