@@ -144,6 +144,20 @@ def test_same_seed_gives_the_stored_fingerprint(tmp_path):
     recipe = get_recipe("toy-gaussians")
     m = run_recipe(recipe, recipe.quick(recipe.defaults), tmp_path / "run", progress=False)
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    stored = json.loads(FINGERPRINT.read_text())
-    for key, value in stored.items():
-        assert m[key] == value, key
+    _assert_reproduces(json.loads(FINGERPRINT.read_text()), m)
+
+
+def _assert_reproduces(stored, new, path="metrics"):
+    """Every stored value is in `new`, equal (new keys, e.g. later measurements, may be
+    added)."""
+    if isinstance(stored, dict):
+        assert isinstance(new, dict), path
+        for k, v in stored.items():
+            assert k in new, f"{path}.{k} is missing"
+            _assert_reproduces(v, new[k], f"{path}.{k}")
+    elif isinstance(stored, list):
+        assert isinstance(new, list) and len(new) == len(stored), path
+        for i, (a, b) in enumerate(zip(stored, new)):
+            _assert_reproduces(a, b, f"{path}[{i}]")
+    else:
+        assert new == stored, f"{path}: {new!r} != {stored!r}"

@@ -39,10 +39,20 @@ class DistillConfig(Config):
     ct_schedule: bool = False     # grow the grid from 2 to N points over training (CT, appendix
     #                               C); unlike Song et al., mu stays fixed rather than following N
     eval_every: int = 500         # call on_eval every this many steps (and at the end)
+    plateau: bool = False         # stop when f_mem and quality have levelled off; steps is then
+    #                               the budget (the trailing window and tolerances below)
+    plateau_window: int = 5       # evaluations in the trailing window of the plateau test
+    plateau_tol: float = 0.03     # f_mem may move at most this much across the window ...
+    plateau_quality_tol: float = 0.05  # ... and the quality score this fraction of its size
+    student_width: int = 0        # the student's hidden width (MLP) or p (RF); 0 = the teacher's
+    student_depth: int = 0        # the student's hidden layers (MLP); 0 = the teacher's
 
     def check(self):
-        yield from positive(self, "steps", "batch", "lr", "eval_every")
-        yield from at_least(self, 0, "huber_c", "ema_half_life", "grad_clip")
+        yield from positive(self, "steps", "batch", "lr", "eval_every", "plateau_tol",
+                            "plateau_quality_tol")
+        yield from at_least(self, 0, "huber_c", "ema_half_life", "grad_clip", "student_width",
+                            "student_depth")
+        yield from at_least(self, 3, "plateau_window")
         if self.N < 2:
             yield f"N={self.N} (the grid needs at least 2 levels)"
         if not 0.0 <= self.mu <= 1.0:
@@ -60,7 +70,7 @@ class DistillResult:
 
 def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillConfig, rng,
                       sigma_min, sigma_max, rho, on_eval, show_progress, desc, resume=None,
-                      on_state=None):
+                      on_state=None, stop=None):
     check_training_data(train_x, student.net.d)
     xp = array_module(train_x)
     d = train_x.shape[1]
@@ -98,22 +108,25 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
         result.losses.append(loss)
         if step % cfg.eval_every == 0 or step == cfg.steps:
             evaluate(step)
+            if stop is not None and stop(step):  # e.g. the curve has levelled off
+                break
     return result
 
 
 def distill(teacher, student, params, train_x, cfg: DistillConfig, rng, sigma_min=0.002,
             sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None, resume=None,
-            on_state=None) -> DistillResult:
+            on_state=None, stop=None) -> DistillResult:
     """Consistency distillation (Algorithm 2 of Song et al. 2023).
 
     teacher: denoiser function (y, sigma) -> D; student: ConsistencyFunction; params: its initial
     weights (a copy of the teacher's for init='teacher'), trained in place.
     on_eval(step, eval_params) -> dict is recorded in `history`; on_state(TrainState) follows it
-    (after step 0) and `resume` continues from such a state, as in train_teacher.
+    (after step 0) and `resume` continues from such a state, as in train_teacher. stop(step),
+    asked after each evaluation, ends the loop early when it returns True.
     """
     return _consistency_loop(cd_loss, student, params, teacher, train_x, cfg, rng, sigma_min,
                              sigma_max, rho, on_eval, show_progress, "distill (CD)", resume,
-                             on_state)
+                             on_state, stop)
 
 
 def consistency_train(student, params, train_x, cfg: DistillConfig, rng, sigma_min=0.002,

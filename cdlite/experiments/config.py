@@ -15,7 +15,7 @@ into the run folder as config.toml, so a run can be repeated.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import Config, Device, at_least, positive
 from ..data import AnyData, Gaussians
@@ -60,6 +60,23 @@ class RunConfig(Config):
 
     def check(self):
         yield from at_least(self, 0, "seed")
+        d = self.distill
+        if (d.student_width or d.student_depth) and self.student_net() != self.net and \
+                d.init == "teacher":
+            yield ("distill.student_width/student_depth make a student of another size than the "
+                   "teacher, which cannot start from the teacher's weights (set "
+                   "distill.init=scratch)")
+        if d.student_depth and self.net.kind != "mlp":
+            yield f"distill.student_depth={d.student_depth} (only an MLP has a depth; leave it 0)"
         if not self.eval.student_tau > self.diffusion.sigma_min:
             yield (f"eval.student_tau={self.eval.student_tau} (must exceed diffusion.sigma_min="
                    f"{self.diffusion.sigma_min})")
+
+    def student_net(self):
+        """The student's network config: the teacher's, resized by distill.student_width and
+        distill.student_depth when they are set."""
+        d, net = self.distill, self.net
+        if net.kind == "mlp":
+            return replace(net, hidden=d.student_width or net.hidden,
+                           depth=d.student_depth or net.depth)
+        return replace(net, p=d.student_width or net.p)

@@ -57,8 +57,9 @@ def make_figures(fig_dir: pathlib.Path, metrics: dict, samples: dict, image_shap
           for k in set(SCATTER_KEYS + IMAGE_KEYS + RATIO_KEYS) & set(samples)}
     written = {}
     scatter_or_images = _scatter_panels if image_shape is None else _image_pairs
+    from .frontier_plot import frontier_figure
     for name, draw in (("samples", scatter_or_images), ("curves", _curves_figure),
-                       ("ratios", _ratios_figure)):
+                       ("frontier", frontier_figure), ("ratios", _ratios_figure)):
         fig = draw(metrics, samples, nn, image_shape, threshold)
         if fig is not None:           # None: nothing to show (e.g. no curves in the metrics)
             written[name] = save_figure(fig, fig_dir / f"{name}.png", DPI)

@@ -30,6 +30,7 @@ from ..nn.networks import make_network, network_spec
 from ..nn.optim import copy_params
 from ..npzio import check_budget
 from .config import RunConfig
+from .curves import plateau
 from .evaluation import curve_point, evaluate_samples, levelled_off
 from .models import load_model, load_state, param_shapes, save_model, save_state
 from .runfolder import RunFolder
@@ -93,7 +94,8 @@ class Context:
     xp: object
     train: object           # the training set on the device (n, d)
     sigma_data: float
-    net: object             # the one network structure of teacher, student and CT
+    net: object             # the teacher's network
+    student_net: object     # the student's (and CT's): the teacher's, unless resized
     features: object        # digits: the classifier's feature map, else None
     folder: RunFolder
 
@@ -102,8 +104,16 @@ class Context:
         return evaluate_samples(x, self.ds, self.cfg, rng(self.cfg.seed, stream), self.features,
                                 nfe, steps)
 
-    def init_params(self, stream: Train) -> dict:
-        return {k: self.xp.asarray(v) for k, v in self.net.init(rng(self.cfg.seed, stream)).items()}
+    def init_params(self, stream: Train, net=None) -> dict:
+        weights = (net or self.net).init(rng(self.cfg.seed, stream))
+        return {k: self.xp.asarray(v) for k, v in weights.items()}
+
+    def quality_key(self) -> str:
+        """The score that judges quality here (cdlite.experiments.curves): the log-likelihood
+        for mixtures, the classifier's Frechet distance for images, else energy distance."""
+        if self.ds.mixture is not None:
+            return "loglik"
+        return "frechet_features" if self.features is not None else "energy_distance"
 
 
 def make_context(cfg: RunConfig, folder: RunFolder, prepared: Prepared) -> Context:
@@ -114,8 +124,10 @@ def make_context(cfg: RunConfig, folder: RunFolder, prepared: Prepared) -> Conte
         clf = digits_classifier()
         features = clf.features
         folder.record({"feature_classifier_accuracy": clf.accuracy})
+    net = make_network(cfg.net, ds.d)
+    student_net = net if cfg.student_net() == cfg.net else make_network(cfg.student_net(), ds.d)
     return Context(cfg, ds, xp, xp.asarray(ds.train), cfg.diffusion.sigma_data or ds.sigma_data,
-                   make_network(cfg.net, ds.d), features, folder)
+                   net, student_net, features, folder)
 
 
 def run_pipeline(cfg: RunConfig, folder: RunFolder, prepared: Prepared) -> None:
@@ -164,8 +176,8 @@ def teacher_stage(ctx: Context) -> tuple:
         return cfg.diffusion.sample(D, cfg.eval.n_curve, ctx.ds.d, r, xp=ctx.xp)
 
     resume, on_eval, on_state = training_hooks(
-        ctx, "teacher", teacher, sample, Eval.TEACHER_CURVE_SAMPLES, Eval.TEACHER_CURVE_METRICS,
-        cfg.teacher.steps)
+        ctx, "teacher", teacher, [(None, sample, Eval.TEACHER_CURVE_SAMPLES,
+                                   Eval.TEACHER_CURVE_METRICS)], cfg.teacher.steps)
     res = train_teacher(teacher, ctx.init_params(Train.TEACHER_INIT), ctx.train, cfg.teacher,
                         rng(cfg.seed, Train.TEACHER), on_eval, ctx.folder.progress, resume,
                         on_state)
@@ -192,32 +204,42 @@ def teacher_evaluation_stage(ctx: Context, D) -> tuple[dict, dict]:
 
 
 def distillation_stage(ctx: Context, D, teacher_params) -> tuple:
-    """Consistency distillation of the teacher D (Song et al. 2023, Algorithm 2); returns the
-    student's evaluation weights and whether its f_mem has levelled off."""
+    """Consistency distillation of the teacher D (Song et al. 2023, Algorithm 2), for
+    distill.steps steps or, with distill.plateau, until f_mem and quality level off; returns
+    the student's evaluation weights, whether its f_mem levelled off, and the plateau."""
     cfg = ctx.cfg
-    dif = cfg.diffusion
-    student = ConsistencyFunction(ctx.net, ctx.sigma_data, dif.sigma_min)
-    params = (copy_params(teacher_params) if cfg.distill.init == "teacher"
-              else ctx.init_params(Train.STUDENT_INIT))
+    dif, dc = cfg.diffusion, cfg.distill
+    student = ConsistencyFunction(ctx.student_net, ctx.sigma_data, dif.sigma_min)
+    params = (copy_params(teacher_params) if dc.init == "teacher"
+              else ctx.init_params(Train.STUDENT_INIT, ctx.student_net))
+    two = [dif.sigma_max, cfg.eval.student_tau]
+    curve_samplers = [  # the 1-step student, and the 2-step one nested as "two_step"
+        (None, lambda f, r: one_step(ctx, f, cfg.eval.n_curve, r), Eval.STUDENT_CURVE_SAMPLES,
+         Eval.STUDENT_CURVE_METRICS),
+        ("two_step", lambda f, r: consistency_samples(ctx, f, cfg.eval.n_curve, two, r),
+         Eval.STUDENT_2STEP_CURVE_SAMPLES, Eval.STUDENT_2STEP_CURVE_METRICS)]
+    resume, on_eval, on_state = training_hooks(ctx, "student", student, curve_samplers,
+                                               dc.steps)
+    curve = ctx.folder.metrics["student_curve"]
 
-    def sample(f, r):
-        return one_step(ctx, f, cfg.eval.n_curve, r)
-
-    resume, on_eval, on_state = training_hooks(
-        ctx, "student", student, sample, Eval.STUDENT_CURVE_SAMPLES, Eval.STUDENT_CURVE_METRICS,
-        cfg.distill.steps)
-    res = distill(D, student, params, ctx.train, cfg.distill, rng(cfg.seed, Train.DISTILL),
+    def plateau_of_curve(step=None):
+        return plateau(curve, dc.plateau_window, dc.plateau_tol, dc.plateau_quality_tol,
+                       ctx.quality_key())
+    res = distill(D, student, params, ctx.train, dc, rng(cfg.seed, Train.DISTILL),
                   dif.sigma_min, dif.sigma_max, dif.rho, on_eval, ctx.folder.progress, resume,
-                  on_state)
-    levelled = levelled_off(ctx.folder.metrics["student_curve"])
-    return {"student_levelled_off": levelled}, {}, res.ema
+                  on_state, stop=(lambda step: plateau_of_curve()["reached"]) if dc.plateau
+                  else None)
+    found = {**plateau_of_curve(), "budget": dc.steps, "stopped_early": curve[-1]["step"]
+             < dc.steps, "asked": dc.plateau}
+    return {"student_levelled_off": levelled_off(curve), "distill_plateau": found}, {}, res.ema
 
 
 def student_evaluation_stage(ctx: Context, params) -> tuple[dict, dict]:
     """The student with 1 step (x = f(sigma_max z, sigma_max)) and with 2 (re-noised to
     eval.student_tau), Algorithm 1 of Song et al. (2023)."""
     cfg = ctx.cfg
-    f = ConsistencyFunction(ctx.net, ctx.sigma_data, cfg.diffusion.sigma_min).bind(params)
+    f = ConsistencyFunction(ctx.student_net, ctx.sigma_data,
+                            cfg.diffusion.sigma_min).bind(params)
     rows, samples = {}, {}
     for name, levels, s_samples, s_metrics in (
             ("student", [cfg.diffusion.sigma_max], Eval.STUDENT_SAMPLES, Eval.STUDENT_METRICS),
@@ -233,8 +255,9 @@ def ct_stage(ctx: Context) -> tuple[dict, dict]:
     """Consistency training from scratch, no teacher (Algorithm 3): the baseline of CD."""
     cfg = ctx.cfg
     dif = cfg.diffusion
-    student = ConsistencyFunction(ctx.net, ctx.sigma_data, dif.sigma_min)
-    res = consistency_train(student, ctx.init_params(Train.CT_INIT), ctx.train, cfg.distill,
+    student = ConsistencyFunction(ctx.student_net, ctx.sigma_data, dif.sigma_min)
+    res = consistency_train(student, ctx.init_params(Train.CT_INIT, ctx.student_net),
+                            ctx.train, cfg.distill,
                             rng(cfg.seed, Train.CT), dif.sigma_min, dif.sigma_max, dif.rho,
                             show_progress=ctx.folder.progress)
     x, nfe = one_step(ctx, student.bind(res.ema), cfg.eval.n_samples,
@@ -268,34 +291,40 @@ def one_step(ctx: Context, f, m: int, r):
 def model_meta(ctx: Context, role: str) -> dict:
     """The checkpoint header: all that `cdlite sample` needs to rebuild and sample the model."""
     dif = ctx.cfg.diffusion
-    return {"model": role, "network": network_spec(ctx.net), "sigma_data": ctx.sigma_data,
+    net = ctx.net if role == "teacher" else ctx.student_net
+    return {"model": role, "network": network_spec(net), "sigma_data": ctx.sigma_data,
             "sigma_min": dif.sigma_min, "sigma_max": dif.sigma_max, "rho": dif.rho,
             "sampler": dif.sampler, "steps": dif.steps,
             "image_shape": list(ctx.ds.image_shape) if ctx.ds.image_shape else None,
             "config": to_dict(ctx.cfg)}
 
 
-def training_hooks(ctx: Context, role: str, model, sample, sample_stream: Eval,
-                   metric_stream: Eval, steps_planned: int):
+def training_hooks(ctx: Context, role: str, model, samplers: list, steps_planned: int):
     """(resume, on_eval, on_state) of the training loop of `role` ("teacher" or "student").
 
-    on_eval samples with the current evaluation weights, checkpoints them (the model file that
-    `cdlite sample` reads) and appends a point to metrics[role + "_curve"], saved as it grows;
-    on_state saves the loop's full state for --resume; resume is the state saved by an earlier
-    session of this run (or None), and the curve is cut back to the step it continues from."""
+    on_eval samples with the current evaluation weights (each of `samplers`: (name, sample,
+    sample stream, metric stream); the first gives the curve point itself, the others are
+    nested under their name), checkpoints the weights (the model file that `cdlite sample`
+    reads) and appends the point to metrics[role + "_curve"], saved as it grows; on_state saves
+    the loop's full state for --resume; resume is the state saved by an earlier session of this
+    run (or None), and the curve is cut back to the step it continues from."""
     folder, seed = ctx.folder, ctx.cfg.seed
-    resume = load_state(folder.path, role, ctx.net)
+    resume = load_state(folder.path, role, ctx.net if role == "teacher" else ctx.student_net)
     step0 = resume.step if resume is not None else -1
     curve = [p for p in folder.metrics.get(f"{role}_curve", []) if p["step"] <= step0]
     folder.metrics[f"{role}_curve"] = curve
     meta = model_meta(ctx, role)
 
     def on_eval(step, params):
-        x, _ = sample(model.bind(params), rng(seed, sample_stream, step))
-        save_model(folder.path / "checkpoints" / f"{role}.npz", params,
-                   {**meta, "step": step, "steps_planned": steps_planned})
-        point = curve_point(x, ctx.ds, ctx.cfg, rng(seed, metric_stream, step),
-                            denoise=model.bind(params))
+        point = None
+        for name, sample, sample_stream, metric_stream in samplers:
+            x, _ = sample(model.bind(params), rng(seed, sample_stream, step))
+            if point is None:
+                save_model(folder.path / "checkpoints" / f"{role}.npz", params,
+                           {**meta, "step": step, "steps_planned": steps_planned})
+            p = curve_point(x, ctx.ds, ctx.cfg, rng(seed, metric_stream, step),
+                            denoise=model.bind(params) if point is None else None)
+            point = p if point is None else {**point, name: p}
         curve.append({"step": step, **point})
         folder.save(samples=False)
         return point

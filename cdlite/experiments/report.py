@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import write_text
+from .curves import frontier, frontier_sentence
 
 ROWS = [  # (metrics key, label); reference rows come from metrics["reference"]
     ("teacher", "teacher (Heun)"),
@@ -129,6 +130,7 @@ def write_run_report(folder, cfg) -> None:
     """The figures (figures/*.png) and report.md of what the run folder holds."""
     from .figures import make_figures
     m = folder.metrics
+    m["frontier"] = {k: frontier(m, k) for k in ("student", "student_2step") if m.get(k)}
     m["figures"] = make_figures(folder.path / "figures", m, folder.samples,
                                 m.get("image_shape"), cfg.eval.threshold)
     write_report(folder.path, m, cfg, stopped=folder.stopped)
@@ -153,6 +155,7 @@ def write_report(out: Path, m: dict, cfg, stopped: bool = False) -> None:
               " against the same training set. coverage: fraction of training points that are the "
               "nearest neighbour of some memorized sample. The Euler rows are the teacher with the "
               "student's number of network evaluations (NFE).", ""]
+    lines += _frontier_lines(m) + _plateau_lines(m)
     lo = m.get("student_levelled_off")
     if lo and lo.get("levelled_off") is not None:
         state = ("has levelled off" if lo["levelled_off"] else
@@ -161,6 +164,7 @@ def write_report(out: Path, m: dict, cfg, stopped: bool = False) -> None:
                   f"The student's f_mem {state}: it changed by {lo['change_last_half']:+.3f} over "
                   f"the second half of distillation (tolerance {lo['tolerance']:.3f}).", ""]
     for name, title in (("samples", "Samples"), ("curves", "Memorization over training"),
+                        ("frontier", "Memorization against quality"),
                         ("ratios", "Nearest-neighbour ratios")):
         for key, fname in figs.items():
             if key.startswith(name):
@@ -169,6 +173,37 @@ def write_report(out: Path, m: dict, cfg, stopped: bool = False) -> None:
     t = m.get("timings_s", {})
     lines += ["## Timings (s)", "", ", ".join(f"{k}: {v:.1f}" for k, v in t.items()), ""]
     write_text(out / "report.md", "\n".join(lines))
+
+
+def _frontier_lines(m: dict) -> list:
+    """The frontier, one sentence per score and student (cdlite.experiments.curves)."""
+    found = m.get("frontier") or {}
+    lines = []
+    for who, title in (("student", "one-step"), ("student_2step", "two-step")):
+        lines += [f"- {title} student: " + frontier_sentence(m, key, f)
+                  for key, f in (found.get(who) or {}).items()]
+    if not lines:
+        return []
+    return ["## Memorization at matched quality", "",
+            "The teacher at the student's quality is read off the teacher's own curve after its "
+            "low point (its worst checkpoint on that score), interpolated between checkpoints; "
+            "see cdlite/experiments/curves.py.", ""] + lines + [""]
+
+
+def _plateau_lines(m: dict) -> list:
+    p = m.get("distill_plateau")
+    if not p or not p.get("asked"):
+        return []
+    if p["reached"]:
+        q = f", {p['quality_key']} {p['quality']:.3g}" if p.get("quality") is not None else ""
+        text = (f"Distillation reached its plateau at step {p['step']} of the {p['budget']} "
+                f"budgeted: over the last {p['window']} evaluations f_mem moved by "
+                f"{p['mem_change']:+.3f} (trend) and stands at {p['mem_frac']:.3f}{q}.")
+    else:
+        text = (f"Distillation used its whole budget of {p['budget']} steps without levelling "
+                f"off (f_mem still moving by {p.get('mem_change', float('nan')):+.3f} over the "
+                f"last {p['window']} evaluations): raise distill.steps for the plateau.")
+    return ["## Distillation to its plateau", "", text, ""]
 
 
 def summarize_seeds(runs: list) -> dict:

@@ -1,0 +1,170 @@
+"""Reading training curves: has distillation levelled off, and what did the teacher memorize when
+its samples were as good as the student's (the memorization-quality frontier)?
+
+A curve is the list of evaluation points a run keeps (metrics["teacher_curve"],
+metrics["student_curve"]): {"step", "mem_frac", "mem_frac_ci", "coverage", "quality": {...}}.
+
+Scores. A run is judged on the quality scores its data allows (SCORES): for Gaussian mixtures
+the log-likelihood under the true density (it rewards sitting on the modes, so a memorizer
+scores well) and the energy distance to held-out data (it rewards matching the distribution);
+for 2-D shapes the energy distance; for images the Frechet distance in classifier features.
+
+The teacher "at the student's quality". Quality curves are not monotone in training time: the
+untrained teacher samples a Gaussian blob, which some scores already rate well (in 2-D the energy
+distance of the blob can beat the trained teacher's). So the match is defined on the part of the
+teacher's curve after its low point (its worst checkpoint on that score): the first checkpoint
+interval after the low point where the teacher reaches the student's score, interpolated linearly
+in the score; f_mem there is the teacher's f_mem at the student's quality. When the teacher never
+gets as good after its low point, the student is better than any teacher checkpoint on that
+score; when it is better already at the low point, every later checkpoint beats the student. A
+score that rates the untrained teacher's blob at least as well as the student cannot tell a blob
+from the data at this scale: such a comparison is flagged as weak.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# score -> +1 when higher is better, -1 when lower is better; label for people
+SCORES = {"loglik": (+1, "log-likelihood under the true density"),
+          "energy_distance": (-1, "energy distance to held-out data"),
+          "frechet_features": (-1, "Frechet distance in classifier features")}
+
+
+def scores_of(metrics: dict) -> list[str]:
+    """The frontier's scores for this run: those its final rows report, in SCORES order."""
+    row = metrics.get("teacher") or (metrics.get("teacher_curve") or [{}])[-1]
+    have = set((row.get("quality") or {}))
+    if "frechet_features" in have:  # images: the classifier's feature space, not pixels
+        return ["frechet_features"]
+    return [s for s in ("loglik", "energy_distance") if s in have]
+
+
+def score(point: dict, key: str):
+    v = (point.get("quality") or {}).get(key)
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+# --- distillation to a plateau ------------------------------------------------------------------
+
+def plateau(curve: list, window: int, tol: float, quality_tol: float, key: str | None) -> dict:
+    """Has the curve levelled off over its last `window` points? Both f_mem and the quality
+    score `key` are fitted by a straight line in the step; the change that line makes across
+    the window must stay within tol (f_mem, absolute) and quality_tol x |mean score|."""
+    if len(curve) < window:
+        return {"reached": False, "window": window}
+    tail = curve[-window:]
+    steps = np.array([p["step"] for p in tail], dtype=float)
+    span = steps[-1] - steps[0]
+
+    def change(values):
+        v = np.asarray(values, dtype=float)
+        if not np.isfinite(v).all() or span <= 0:
+            return math.inf
+        return float(np.polyfit(steps, v, 1)[0] * span)
+
+    d_mem = change([p["mem_frac"] for p in tail])
+    q = [score(p, key) for p in tail] if key else []
+    d_q = change([np.nan if v is None else v for v in q]) if key else 0.0
+    q_scale = abs(float(np.mean(q))) if key and None not in q else math.inf
+    reached = abs(d_mem) <= tol and abs(d_q) <= quality_tol * q_scale
+    return {"reached": bool(reached), "window": window, "step": int(steps[-1]),
+            "mem_change": d_mem, "quality_change": d_q if key else None, "quality_key": key,
+            "mem_frac": float(np.mean([p["mem_frac"] for p in tail])),
+            "quality": float(np.mean(q)) if key and None not in q else None}
+
+
+# --- the frontier ------------------------------------------------------------------------------
+
+def teacher_at_quality(teacher_curve: list, target: float, key: str) -> dict:
+    """The teacher's f_mem when its score first reaches `target` after its low point (see the
+    module docstring); `where` says whether there was such a crossing."""
+    sign = SCORES[key][0]
+    pts = [(p["step"], score(p, key), p["mem_frac"]) for p in teacher_curve]
+    pts = [(s, sign * q, f) for s, q, f in pts if q is not None]
+    if not pts:
+        return {"where": "no score"}
+    goal = sign * target
+    low = int(np.argmin([q for _, q, _ in pts]))
+    out = {"low_point_step": pts[low][0]}
+    if pts[low][1] >= goal:
+        return {**out, "where": "better at its low point", "step": pts[low][0],
+                "mem_frac": pts[low][2]}
+    for (s0, q0, f0), (s1, q1, f1) in zip(pts[low:], pts[low + 1:]):
+        if q1 >= goal:
+            w = (goal - q0) / (q1 - q0)
+            return {**out, "where": "crossing", "step": s0 + w * (s1 - s0),
+                    "mem_frac": f0 + w * (f1 - f0)}
+    best = low + int(np.argmax([q for _, q, _ in pts[low:]]))
+    return {**out, "where": "never as good", "step": pts[best][0], "mem_frac": pts[best][2],
+            "best_score": sign * pts[best][1]}
+
+
+def checkpoints_near(teacher_curve: list, target: float, key: str, rel: float = 0.05) -> list:
+    """f_mem of every teacher checkpoint whose score is within rel x |target| of the target."""
+    return [p["mem_frac"] for p in teacher_curve
+            if score(p, key) is not None and abs(score(p, key) - target) <= rel * abs(target)]
+
+
+def frontier(metrics: dict, student_key: str = "student") -> dict:
+    """For each score: the student's final score and f_mem, the teacher's f_mem at that score
+    (and its checkpoints near it), whether the student lies below the teacher's curve, and
+    whether the score tells the untrained teacher's blob from the data."""
+    t_curve, s = metrics.get("teacher_curve") or [], metrics.get(student_key)
+    if not t_curve or not s:
+        return {}
+    out = {}
+    for key in scores_of(metrics):
+        q_s = score(s, key)
+        if q_s is None:
+            continue
+        sign = SCORES[key][0]
+        match = teacher_at_quality(t_curve, q_s, key)
+        blob = score(t_curve[0], key)
+        out[key] = {"student_score": q_s, "student_mem_frac": s["mem_frac"],
+                    "student_mem_frac_ci": s.get("mem_frac_ci"), "teacher": match,
+                    "teacher_near": checkpoints_near(t_curve, q_s, key),
+                    "below_teacher": _below(s, match),
+                    "blob_score": blob,
+                    "weak": bool(blob is not None and sign * blob >= sign * q_s)}
+    return out
+
+
+def _below(s: dict, match: dict):
+    """Does the student lie below the teacher's curve (its whole 95% interval under the
+    teacher's f_mem)? None when the comparison says nothing: a student of worse quality than
+    every teacher checkpoint after the low point, with less f_mem, may just be blurrier."""
+    if "mem_frac" not in match:
+        return None
+    lo, hi = s.get("mem_frac_ci") or [s["mem_frac"]] * 2
+    if match["where"] == "better at its low point":
+        return False if lo > match["mem_frac"] else None
+    return bool(hi < match["mem_frac"])
+
+
+def frontier_sentence(metrics: dict, key: str, f: dict) -> str:
+    """One sentence with numbers: the student's quality, the teacher's f_mem there, the verdict."""
+    label = SCORES[key][1]
+    t = f["teacher"]
+    where = {"crossing": f"the teacher reached it at step {t.get('step', 0):.0f} of its "
+                         f"training, with f_mem {t.get('mem_frac', math.nan):.2f}",
+             "better at its low point": "every teacher checkpoint after its low point (step "
+                                        f"{t.get('step')}) is better (f_mem there "
+                                        f"{t.get('mem_frac', math.nan):.2f})",
+             "never as good": "the teacher never got as good after its low point (its best, "
+                              f"{t.get('best_score', math.nan):.3g} at step {t.get('step')}, "
+                              f"had f_mem {t.get('mem_frac', math.nan):.2f})"}.get(
+        t.get("where"), "the teacher's curve has no such score")
+    verdict = {True: "the student lies below the teacher's curve",
+               False: "the student does not lie below the teacher's curve",
+               None: "no matched comparison (the student's quality is worse than the "
+                     "teacher's everywhere after its low point, so its lower f_mem may only "
+                     "mean blurrier samples)"}[f["below_teacher"]]
+    text = (f"At the student's final {label} ({f['student_score']:.3g}, f_mem "
+            f"{f['student_mem_frac']:.2f}), {where}: {verdict}.")
+    if f["weak"]:
+        text += (f" Weak comparison: this score rates the untrained teacher's Gaussian blob "
+                 f"({f['blob_score']:.3g}) at least as well as the student, so it cannot tell a "
+                 "blob from the data here.")
+    return text
