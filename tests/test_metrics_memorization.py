@@ -211,3 +211,15 @@ def test_ratio_exactly_at_the_threshold_is_not_memorized():
     r = memorization_fraction(np.array([[1.0], [0.5]]), train, n_boot=10)
     np.testing.assert_allclose(r["ratio"], [1 / 3, 0.5 / 3.5])
     assert r["memorized"].tolist() == [False, True]  # strictly below the threshold
+
+
+def test_exact_candidate_distances_equal_the_plain_formula():
+    """The re-check runs a few rows at a time in one reused array: the same bits as the plain
+    all-rows-at-once formula."""
+    from cdlite.metrics.neighbors import _exact_d2
+    rng = np.random.default_rng(12)
+    a = rng.standard_normal((500, 37)).astype(np.float32)
+    x = rng.standard_normal((45, 37)).astype(np.float32)
+    idx = rng.integers(0, 500, (45, 9))
+    diff = x.astype(np.float64)[:, None, :] - a[idx].astype(np.float64)
+    np.testing.assert_array_equal(_exact_d2(x, a, idx), (diff * diff).sum(axis=2))

@@ -169,3 +169,23 @@ def test_precision_recall_match_a_direct_computation():
     p, r = precision_recall(fake, real, k=k)
     assert p == pytest.approx(covered(fake, real)) and r == pytest.approx(covered(real, fake))
     assert 0.3 < p < 1.0 and 0.3 < r < 1.0  # a case where both are informative
+
+
+def test_one_pass_energy_and_mmd_equal_the_separate_figures():
+    """quality_report takes both from one pass over the pair tables: the same bits as the two
+    public functions, which share the blocked distance code; and that code equals the plain
+    formula block by block."""
+    from cdlite.metrics.distances import _sq_dist_blocks, energy_and_mmd
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((300, 3))
+    y = rng.standard_normal((250, 3)) + 0.3
+    energy, mmd2, h = energy_and_mmd(x, y, rng=np.random.default_rng(1))
+    assert energy == energy_distance(x, y)
+    assert (mmd2, h) == mmd_rbf(x, y, rng=np.random.default_rng(1))
+    seen = 0
+    for rows, cols, d2 in _sq_dist_blocks(x, y, max_bytes=24 * 120 * 100):  # several blocks
+        xx, yy = (x * x).sum(axis=1), (y * y).sum(axis=1)
+        plain = (xx[rows, None] + yy[None, cols] - 2.0 * (x[rows] @ y[cols].T)).clip(0.0)
+        np.testing.assert_array_equal(d2, plain)
+        seen += d2.size
+    assert seen == x.shape[0] * y.shape[0]

@@ -29,7 +29,8 @@ from cdlite.metrics._checks import as_pair, check_positive_int
 
 DEFAULT_MAX_BYTES = 256 * 2**20  # working memory of one block of scores (bm x bn pairs)
 _MIN_ROWS = 64                    # keep blocks at least this tall: small products run slowly
-_GROUP = 128                      # columns per group in the candidate pre-selection
+_GROUP = 32                       # columns per group in the candidate pre-selection (measured:
+                                  # 32 beats 16, 64 and 128 on 60,000-column blocks)
 
 
 def block_slices(total: int, size: int):
@@ -49,12 +50,12 @@ def block_sizes(m: int, n: int, bytes_per_entry: int, max_bytes: int = DEFAULT_M
     return bm, bn
 
 
-def _centered(v, center, cdtype, chunk: int = 4096):
+def _centered(v, center, cdtype, chunk: int = 256):
     """(v - center) in `cdtype` with one spare last column, and two float64 row norms.
 
     Returns out (B, d + 1) (the caller fills column d, see `_search`), |out[:, :d]|^2 of the
-    rounded values and |v| of the original rows. Done chunk by chunk so that no float64 copy
-    of a large training set is ever made.
+    rounded values and |v| of the original rows. Done chunk by chunk (small enough to stay in
+    cache) so that no float64 copy of a large training set is ever made.
     """
     xp = array_module(v)
     d = v.shape[1]
@@ -97,9 +98,12 @@ def _k_smallest_columns(s, K: int):
     """Column positions (bm, <=K) of the K smallest scores in each row of s, in any order.
 
     A full argpartition of a (bm, 60000) block costs more than the matrix product that made it.
-    Cheaper: cut each row into groups of _GROUP columns and take each group's minimum (one fast
-    pass). The K groups with the smallest minima already hold the K smallest scores (any other
-    entry is >= its group's minimum >= K group minima), so only K * _GROUP columns stay in play.
+    Cheaper: deal each row's columns into n_groups groups of _GROUP columns and take each
+    group's minimum (one fast pass). The K groups with the smallest minima already hold the K
+    smallest scores (any other entry is >= its group's minimum >= K group minima), so only
+    K * _GROUP columns stay in play. Group g holds columns g, g + n_groups, g + 2 n_groups, ...:
+    its minimum is then an elementwise minimum of contiguous stretches of the row (twice as fast
+    as the minimum over _GROUP neighbouring columns).
     """
     xp = array_module(s)
     bm, bn = s.shape
@@ -107,13 +111,30 @@ def _k_smallest_columns(s, K: int):
     if n_groups <= 2 * K:                                        # short rows: sort them directly
         cols = xp.broadcast_to(xp.arange(bn), s.shape)
         return _topk_smallest(s, cols, K)[1]
-    head = s[:, :n_groups * _GROUP].reshape(bm, n_groups, _GROUP)  # a view, no copy
-    gmin = head.min(axis=2)                                      # (bm, n_groups)
+    dealt = s[:, :n_groups * _GROUP].reshape(bm, _GROUP, n_groups)  # a view, no copy
+    gmin = dealt.min(axis=1)                                     # (bm, n_groups)
     groups = xp.argpartition(gmin, K - 1, axis=1)[:, :K]         # (bm, K)
-    cols = (groups[:, :, None] * _GROUP + xp.arange(_GROUP)).reshape(bm, K * _GROUP)
+    cols = (groups[:, :, None] + n_groups * xp.arange(_GROUP)).reshape(bm, K * _GROUP)
     tail = xp.broadcast_to(xp.arange(n_groups * _GROUP, bn), (bm, bn - n_groups * _GROUP))
     cols = xp.concatenate([cols, tail], axis=1)                  # (bm, K*_GROUP + tail)
     return _topk_smallest(xp.take_along_axis(s, cols, axis=1), cols, K)[1]
+
+
+def _exact_d2(x, a, idx, chunk: int = 16):
+    """|x_i - a_j|^2 in float64 for the candidates j = idx[i, :] (bm, K): the differences
+    first, so no cancellation. Done a few rows at a time, in one reused (chunk, K, d) array
+    that stays in cache (the same numbers as all rows at once)."""
+    xp = array_module(x)
+    (bm, K), d = idx.shape, x.shape[1]
+    out = xp.empty((bm, K), dtype=xp.float64)
+    diff = xp.empty((min(chunk, bm), K, d), dtype=xp.float64)
+    for rows in block_slices(bm, chunk):
+        dr = diff[:rows.stop - rows.start]
+        dr[...] = a[idx[rows]]                                   # (chunk, K, d) candidates
+        xp.subtract(x[rows].astype(xp.float64)[:, None, :], dr, out=dr)
+        dr *= dr
+        dr.sum(axis=2, out=out[rows])
+    return out
 
 
 def _search(x, a, k: int, K: int, cdtype, max_bytes: int):
@@ -153,8 +174,7 @@ def _search(x, a, k: int, K: int, cdtype, max_bytes: int):
             best_s, best_i = _topk_smallest(xp.concatenate([best_s, s], axis=1),
                                             xp.concatenate([best_i, i], axis=1), K)
         # 1. exact float64 distances of the K candidates, without cancellation
-        diff = x[rows].astype(xp.float64)[:, None, :] - a[best_i].astype(xp.float64)  # (bm, K, d)
-        d2 = (diff * diff).sum(axis=2)                           # (bm, K)
+        d2 = _exact_d2(x[rows], a, best_i)                       # (bm, K)
         by_index = xp.argsort(best_i, axis=1)                    # so that ties go to the
         best_i = xp.take_along_axis(best_i, by_index, axis=1)    # smaller index under the
         d2 = xp.take_along_axis(d2, by_index, axis=1)            # stable sort by distance
