@@ -7,12 +7,15 @@ run is recorded (tests/test_gpu.py, benchmarks/gpu_check.py), this is what tests
 """
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fake_cupy
 from cdlite.backend import array_module, get_xp, make_rng, to_numpy
+
+FINGERPRINT = Path(__file__).parent / "data" / "quick_toy_fingerprint.json"
 
 
 @pytest.fixture
@@ -177,12 +180,25 @@ def test_checkpoints_of_device_arrays_save_and_load(cp, tmp_path):
 
 # --- the whole quick pipeline with --device gpu ---------------------------------------------------
 
-def test_quick_pipeline_on_the_fake_gpu_gives_the_cpu_numbers(cp, tmp_path):
+def _variants(cfg):
+    """A tiny run through every other branch: CT, the stochastic sampler, evaluation EMAs,
+    pseudo-Huber, a student from scratch, the Euler teacher step."""
+    t, s, e = cfg.teacher, cfg.distill, cfg.eval
+    return replace(cfg, run_ct=True,
+                   teacher=replace(t, steps=60, eval_every=30, ema_half_life=10.0),
+                   distill=replace(s, steps=40, eval_every=20, ema_half_life=10.0, init="scratch",
+                                   distance="pseudo-huber", solver="euler"),
+                   diffusion=replace(cfg.diffusion, sampler="stochastic", steps=6),
+                   eval=replace(e, n_samples=200, n_curve=100))
+
+
+@pytest.mark.parametrize("variant", ["quick", "branches"])
+def test_quick_pipeline_on_the_fake_gpu_gives_the_cpu_numbers(cp, tmp_path, variant):
     from cdlite.experiments import get_recipe, run_recipe
     from cdlite.experiments.commands import sample_checkpoint
     recipe = get_recipe("toy-gaussians")
     cfg = recipe.quick(recipe.defaults)
-    cfg = replace(cfg, run_ct=True, distill=replace(cfg.distill, ema_half_life=20.0))
+    cfg = cfg if variant == "quick" else _variants(cfg)
     run_recipe(recipe, cfg, tmp_path / "cpu", progress=False)
     run_recipe(recipe, replace(cfg, device="gpu"), tmp_path / "gpu", progress=False)
     cpu, gpu = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("cpu", "gpu"))
@@ -201,3 +217,13 @@ def test_quick_pipeline_on_the_fake_gpu_gives_the_cpu_numbers(cp, tmp_path):
         on_cpu, _, _ = sample_checkpoint(ckpt, 64, 0, None, "cpu")
         assert isinstance(on_gpu, np.ndarray)
         np.testing.assert_array_equal(on_gpu, on_cpu)
+    if variant == "quick":
+        # the quick run's f_mem values lie within the bootstrap intervals stored with its
+        # fingerprint (what survives a change of float32 rounding, unlike the exact fingerprint)
+        stored = json.loads(FINGERPRINT.read_text())
+        rows = [(r, stored[r], cpu[r]) for r in ("teacher", "teacher_fewstep",
+                                                "teacher_fewstep_2", "student", "student_2step")]
+        rows += [(r, stored["reference"][r], cpu["reference"][r]) for r in stored["reference"]]
+        for name, ref, got in rows:
+            lo, hi = ref["mem_frac_ci"]
+            assert lo <= got["mem_frac"] <= hi, (name, got["mem_frac"], ref["mem_frac_ci"])
