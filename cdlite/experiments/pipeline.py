@@ -37,6 +37,21 @@ from .runfolder import RunFolder
 from .streams import Eval, Train, rng
 
 
+# The stages runs can share when their configs differ only in these sections (a sweep over
+# distillation settings trains one teacher for all its cells), and the sections themselves.
+SHARED_STAGES = ("data", "teacher", "teacher evaluation")
+AFTER_TEACHER = ("distill", "run_ct")
+
+
+def share_key(cfg: RunConfig) -> str:
+    """Runs with the same key compute the same SHARED_STAGES: the config without the sections
+    that act only after the teacher."""
+    import hashlib
+    import json
+    teacher_part = {k: v for k, v in to_dict(cfg).items() if k not in AFTER_TEACHER}
+    return hashlib.sha1(json.dumps(teacher_part, sort_keys=True).encode()).hexdigest()[:12]
+
+
 @dataclass
 class Prepared:
     """What is checked before a run folder exists: the device works and the data loads."""
@@ -292,11 +307,14 @@ def model_meta(ctx: Context, role: str) -> dict:
     """The checkpoint header: all that `cdlite sample` needs to rebuild and sample the model."""
     dif = ctx.cfg.diffusion
     net = ctx.net if role == "teacher" else ctx.student_net
+    config = to_dict(ctx.cfg)
+    if role == "teacher":  # what made the teacher: distillation settings play no part
+        config = {k: v for k, v in config.items() if k not in AFTER_TEACHER}
     return {"model": role, "network": network_spec(net), "sigma_data": ctx.sigma_data,
             "sigma_min": dif.sigma_min, "sigma_max": dif.sigma_max, "rho": dif.rho,
             "sampler": dif.sampler, "steps": dif.steps,
             "image_shape": list(ctx.ds.image_shape) if ctx.ds.image_shape else None,
-            "config": to_dict(ctx.cfg)}
+            "config": config}
 
 
 def training_hooks(ctx: Context, role: str, model, samplers: list, steps_planned: int):

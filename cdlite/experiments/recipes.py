@@ -44,6 +44,8 @@ class Recipe:
     prepare: Callable[[Any], Any] = lambda cfg: None
     summarize: Callable[[list], dict] | None = None    # metrics of several seeds -> summary
     seed_table: Callable[[dict], str] | None = None    # that summary -> terminal table
+    share_key: Callable[[Any], str] | None = None      # runs with one key share their first...
+    shared_stages: tuple = ()                          # ...stages (a sweep trains one teacher)
 
 
 # --- the pipeline recipes ---------------------------------------------------------------------
@@ -86,7 +88,8 @@ def pipeline_recipe(name: str, description: str, cfg: RunConfig) -> Recipe:
     from . import pipeline, report
     return Recipe(name, description, cfg, quick_pipeline, pipeline.run_pipeline,
                   report.summary_text, report.write_run_report, pipeline.prepare,
-                  report.summarize_seeds, report.seed_table)
+                  report.summarize_seeds, report.seed_table, pipeline.share_key,
+                  pipeline.SHARED_STAGES)
 
 
 # --- the random-feature theory ------------------------------------------------------------------

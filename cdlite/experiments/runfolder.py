@@ -44,6 +44,11 @@ LOCK = ".lock"
 FINISHED = ("complete", "partial", "failed")
 
 
+class StageLimit(Exception):
+    """Raised after the stage named by RunFolder.stop_after: a run that computes only what
+    several runs share (a sweep's teacher) ends there, its folder marked partial."""
+
+
 class RunInterrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived during a run (a KeyboardInterrupt, so Ctrl-C code handles it)."""
 
@@ -150,6 +155,7 @@ class RunFolder:
         self.log = log or (lambda *a: None)
         self.progress: bool | None = None     # progress bars: None = when stderr is a terminal
         self.stopped = False                  # set when the run was stopped before its end
+        self.stop_after: str | None = None    # end the run after this stage (StageLimit)
         self.replaced: Path | None = None     # an earlier run moved aside by force=True
 
     # -- creation ---------------------------------------------------------------------------
@@ -166,7 +172,7 @@ class RunFolder:
         except OSError as e:
             raise CdliteError(f"cannot create the run folder {path}: {e.strerror}; choose "
                               "another --out") from None
-        _acquire(path)
+        acquire_lock(path)
         folder = cls(path, {"recipe": recipe, "seed": seed, "status": "running",
                             "stage": "setup", "stages_done": [], "timings_s": {}}, log=log)
         folder.replaced = replaced
@@ -187,7 +193,7 @@ class RunFolder:
         owner = lock_owner(path)
         if owner is not None and owner["alive"] is False:
             os.remove(path / LOCK)  # the stale lock of a process that no longer runs
-        _acquire(path)
+        acquire_lock(path)
         try:
             metrics = read_metrics(path)
             samples = {}
@@ -231,6 +237,8 @@ class RunFolder:
         with self.stage(name):
             metrics, samples, value = fn(*args)
             self.record(metrics, samples)
+        if name == self.stop_after:
+            raise StageLimit(name)
         return value
 
     @contextlib.contextmanager
@@ -298,7 +306,7 @@ def _make_room(path: Path, force: bool) -> Path | None:
     return aside
 
 
-def _acquire(path: Path) -> None:
+def acquire_lock(path: Path) -> None:
     """Create path/.lock exclusively; refuse when another run holds it."""
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                          "started": time.strftime("%Y-%m-%d %H:%M:%S")})

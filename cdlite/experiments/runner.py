@@ -14,7 +14,7 @@ from ..config import flatten, override, to_toml
 from ..errors import CdliteError
 from ..fileio import write_json
 from .recipes import Recipe
-from .runfolder import RunFolder, stop_on_signals
+from .runfolder import RunFolder, StageLimit, stop_on_signals
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -92,7 +92,7 @@ def run_recipe(recipe: Recipe, cfg, out, log=None, force: bool = False,
     log(f"run folder: {out}")
     folder = RunFolder.create(out, recipe.name, config_toml(recipe, cfg), cfg.seed, force, log)
     folder.metrics.update(description=recipe.description, device=cfg.device)
-    return _drive(recipe, cfg, folder, prepared, log, progress)
+    return drive(recipe, cfg, folder, prepared, log, progress)
 
 
 def refuse_with_resume(**flags) -> None:
@@ -119,11 +119,12 @@ def resume_run(path, log=None, progress: bool | None = None):
     prepared = recipe.prepare(cfg)
     folder = RunFolder.reopen(path, log)
     log(f"resuming {path} after: {', '.join(folder.metrics['stages_done']) or 'setup'}")
-    return recipe.table(_drive(recipe, cfg, folder, prepared, log, progress))
+    return recipe.table(drive(recipe, cfg, folder, prepared, log, progress))
 
 
-def _drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> dict:
+def drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> dict:
     """Run the recipe in its folder, and write down how it ended (see run_recipe)."""
+    log = log or (lambda *a: None)
     folder.progress = progress
 
     def left_as_is() -> str:  # what a second signal leaves (nothing more is written)
@@ -136,6 +137,9 @@ def _drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> d
             if recipe.report is not None:
                 with folder.stage("report"):
                     recipe.report(folder, cfg)
+        except StageLimit:  # it computed what it was asked for (a sweep's shared teacher)
+            folder.finish("partial")
+            return folder.metrics
         except KeyboardInterrupt as e:
             log(f"interrupted during {folder.metrics.get('stage')!r}: saving what finished")
             _partial_report(recipe, folder, cfg, log)

@@ -1,0 +1,142 @@
+"""The figures of a sweep (cdlite.experiments.sweep_report says what each shows). Each takes the
+finished cells as (cell, metrics) pairs and returns a matplotlib figure, or None when the sweep
+has nothing for it."""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+
+from .curves import SCORES, score, scores_of  # noqa: E402
+
+RED = "#d62728"
+
+
+def _first_key(cells) -> str | None:
+    return next(iter(cells[0][0].settings), None) if cells else None
+
+
+def _groups(cells, key):
+    """{grid value of `key`: [metrics, ...]} in grid order."""
+    out: dict = {}
+    for cell, m in cells:
+        out.setdefault(cell.settings.get(key, "all"), []).append(m)
+    return out
+
+
+def _mean_curve(curves: list, nested=None):
+    """Steps and the mean and spread of f_mem over curves (NaN where a curve has ended)."""
+    steps = sorted({p["step"] for c in curves for p in c})
+    table = np.full((len(curves), len(steps)), np.nan)
+    for i, c in enumerate(curves):
+        for p in c:
+            q = p if nested is None else p.get(nested)
+            if q:
+                table[i, steps.index(p["step"])] = q["mem_frac"]
+    with np.errstate(all="ignore"):
+        return np.array(steps), np.nanmean(table, 0), np.nanstd(table, 0)
+
+
+def phase_diagram(cells):
+    key = _first_key(cells)
+    groups = _groups(cells, key)
+    if not groups or not any(m.get("teacher_curve") for ms in groups.values() for m in ms):
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8),
+                                      gridspec_kw={"width_ratios": [1.6, 1]})
+    labels = list(groups)
+    rows = [_mean_curve([m["teacher_curve"] for m in ms]) for ms in groups.values()]
+    steps = sorted({int(s) for st, _, _ in rows for s in st})
+    grid = np.full((len(rows), len(steps)), np.nan)
+    for i, (st, mu, _) in enumerate(rows):
+        for s, v in zip(st, mu):
+            grid[i, steps.index(int(s))] = v
+    im = left.imshow(grid, aspect="auto", origin="lower", vmin=0, vmax=1, cmap="magma",
+                     extent=(-0.5, len(steps) - 0.5, -0.5, len(rows) - 0.5))
+    left.set_yticks(range(len(labels)), [str(v) for v in labels])
+    ticks = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), 8)).round().astype(int))
+    left.set_xticks(ticks, [str(steps[t]) for t in ticks])
+    left.set_xlabel("teacher training step")
+    left.set_ylabel(key or "")
+    left.set_title("teacher f_mem over training (mean over seeds)", fontsize=10)
+    fig.colorbar(im, ax=left, label="f_mem")
+    x = np.arange(len(labels))
+    for name, colour, label in (("teacher", "k", "teacher (final)"),
+                                ("student", RED, "student, 1 step"),
+                                ("student_2step", "#ff9896", "student, 2 steps")):
+        vals = [[(m.get(name) or {}).get("mem_frac", math.nan) for m in ms]
+                for ms in groups.values()]
+        right.errorbar(x, [np.mean(v) for v in vals], [np.std(v) for v in vals], fmt="o-",
+                       c=colour, capsize=3, label=label)
+    chance = [[(m.get("reference", {}).get("fresh_true") or {}).get("mem_frac", math.nan)
+               for m in ms] for ms in groups.values()]
+    right.plot(x, [np.mean(v) for v in chance], "--", c="0.5", label="chance")
+    right.set_xticks(x, [str(v) for v in labels])
+    right.set_xlabel(key or "")
+    right.set_ylabel("f_mem (mean ± sd over seeds)")
+    right.set_ylim(-0.03, 1.05)
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def distillation(cells):
+    key = _first_key(cells)
+    groups = _groups(cells, key)
+    if not any(m.get("student_curve") for ms in groups.values() for m in ms):
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, (value, ms) in enumerate(groups.items()):
+        for nested, ls in ((None, "-"), ("two_step", "--")):
+            steps, mu, sd = _mean_curve([m.get("student_curve") or [] for m in ms], nested)
+            label = f"{key}={value}" if key else "student"
+            ax.plot(steps, mu, ls, c=f"C{i}", label=label + (", 2 steps" if nested else ""))
+            ax.fill_between(steps, mu - sd, mu + sd, color=f"C{i}", alpha=0.12)
+        ends = [(m.get("distill_plateau") or {}) for m in ms]
+        for p in ends:
+            if p.get("reached"):
+                ax.axvline(p["step"], c=f"C{i}", lw=0.8, ls=":")
+    ax.set_xlabel("distillation step (dotted: plateau reached)")
+    ax.set_ylabel("student f_mem (mean ± sd over seeds)")
+    ax.set_ylim(-0.03, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def frontier_over_cells(cells):
+    keys = scores_of(cells[0][1]) if cells else []
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.2 * len(keys), 4.2), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for _, m in cells:
+            for curve, colour in (("teacher_curve", "0.6"), ("student_curve", RED)):
+                xy = [(score(p, key), p["mem_frac"]) for p in m.get(curve) or []
+                      if score(p, key) is not None]
+                if xy:
+                    ax.plot(*np.array(xy).T, ".-", c=colour, lw=0.7, ms=3, alpha=0.6)
+            for name, marker, colour in (("teacher", "o", "k"), ("student", "*", RED)):
+                e = m.get(name)
+                if e and score(e, key) is not None:
+                    ax.scatter([score(e, key)], [e["mem_frac"]], marker=marker, c=colour, s=50,
+                               zorder=3)
+        ax.set_xlabel(SCORES[key][1] + (" (higher is better)" if SCORES[key][0] > 0
+                                        else " (lower is better)"), fontsize=9)
+        ax.set_ylabel("f_mem")
+        ax.set_ylim(-0.03, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_title("grey: teachers over training; red: students over distillation",
+                         fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {"phase_diagram": phase_diagram, "distillation": distillation,
+           "frontier": frontier_over_cells}

@@ -1,0 +1,102 @@
+"""What a sweep shows across its cells: one row per finished cell (sweep.csv, sweep.json),
+the figures across them and the report (the shipped studies add their answers).
+
+    phase_diagram.png   teacher f_mem over the first grid key x training time, and the final
+                        f_mem of teacher and student per grid value (mean and spread over seeds)
+    distillation.png    the student's f_mem over distillation time (to its plateau)
+    frontier.png        memorization against quality for every cell (cdlite.experiments.curves)
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..fileio import write_text
+from .curves import frontier, score, scores_of
+
+
+def cell_metrics(out: Path, ledger) -> list[tuple]:
+    """(cell, metrics) of every finished cell, in grid order."""
+    done = [c for c in ledger.cells if ledger.state[c.folder]["status"] == "done"]
+    return [(c, json.loads((out / c.folder / "metrics.json").read_text())) for c in done]
+
+
+def time_to(curve: list, level: float):
+    """The first training step at which f_mem reaches `level`, interpolated; None if never."""
+    for a, b in zip(curve, curve[1:]):
+        if b["mem_frac"] >= level > a["mem_frac"]:
+            w = (level - a["mem_frac"]) / (b["mem_frac"] - a["mem_frac"])
+            return a["step"] + w * (b["step"] - a["step"])
+    return 0.0 if curve and curve[0]["mem_frac"] >= level else None
+
+
+def row(cell, m: dict, seconds) -> dict:
+    """One row of sweep.csv: the cell's settings and its headline numbers."""
+    r = {"folder": cell.folder, **cell.settings, "seed": cell.seed, "n_train": m.get("n_train"),
+         "chance": (m.get("reference", {}).get("fresh_true") or {}).get("mem_frac")}
+    for name in ("teacher", "teacher_fewstep", "student", "student_2step"):
+        e = m.get(name) or {}
+        r[f"{name}_f_mem"] = e.get("mem_frac")
+        r[f"{name}_coverage"] = e.get("coverage")
+        for key in scores_of(m):
+            r[f"{name}_{key}"] = score(e, key) if e else None
+    t_curve = m.get("teacher_curve") or []
+    r["teacher_steps_to_f_mem_0.5"] = time_to(t_curve, 0.5)
+    r["teacher_steps_to_f_mem_0.9"] = time_to(t_curve, 0.9)
+    plateau = m.get("distill_plateau") or {}
+    r["distill_steps"] = (m.get("student_curve") or [{}])[-1].get("step")
+    r["plateau_reached"] = plateau.get("reached")
+    for key, f in frontier(m).items():
+        r[f"teacher_f_mem_at_student_{key}"] = f["teacher"].get("mem_frac")
+        r[f"student_below_teacher_{key}"] = f["below_teacher"]
+    r["seconds"] = seconds
+    return r
+
+
+def write_table(out: Path, rows: list[dict]) -> None:
+    """sweep.csv: the union of the rows' columns, in first-seen order."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    write_text(out / "sweep.csv", buf.getvalue())
+
+
+def by_setting(rows: list[dict], keys: list[str]) -> dict:
+    """Rows grouped by their grid values (seeds together), in grid order."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    return groups
+
+
+def mean_sd(values) -> tuple:
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    return (float(v.mean()), float(v.std())) if len(v) else (math.nan, math.nan)
+
+
+def summary_table(rows: list[dict], keys: list[str]) -> str:
+    """Markdown: per grid setting, mean ± sd over seeds of the headline numbers."""
+    cols = [("teacher_f_mem", "teacher f_mem"), ("student_f_mem", "student f_mem (1 step)"),
+            ("student_2step_f_mem", "2 steps"), ("chance", "chance")]
+    score_cols = [c for c in rows[0] if c.startswith("teacher_f_mem_at_student_")] if rows \
+        else []
+    cols += [(c, "teacher f_mem at the student's " + c.rsplit("_student_", 1)[1])
+             for c in score_cols]
+    lines = ["| " + " | ".join(keys + ["seeds"] + [lab for _, lab in cols]) + " |",
+             "|" + "---|" * (len(keys) + 1 + len(cols))]
+    for setting, group in by_setting(rows, keys).items():
+        cells = []
+        for c, _ in cols:
+            mu, sd = mean_sd(r.get(c) for r in group)
+            cells.append("-" if math.isnan(mu) else f"{mu:.3f} ± {sd:.3f}")
+        lines.append("| " + " | ".join([str(v) for v in setting] + [str(len(group))] + cells)
+                     + " |")
+    return "\n".join(lines)

@@ -1,0 +1,161 @@
+"""Sweeps: a grid of run folders with a ledger, on a local pool or a Dask cluster. A cell's
+metrics.json is the same single run's, cells that differ only after the teacher share it, a
+rerun continues, failures are recorded and retried, bad grids and schedulers are one line."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from cdlite.experiments import get_recipe
+from cdlite.experiments.runner import resolve_config, run_recipe
+from cdlite_cli.main import main
+
+SETS = ["--set", "teacher.steps=80", "--set", "eval.n_samples=150", "--set", "eval.n_curve=60",
+        "--set", "eval.n_boot=50"]
+GRID = ["--grid", "distill.steps=40,70"]
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def ledger(out):
+    return json.loads((out / "sweep.json").read_text())
+
+
+def without_timings(path):
+    m = json.loads(path.read_text())
+    m.pop("timings_s")
+    return m
+
+
+@pytest.fixture(scope="module")
+def pool_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "s"
+    result = invoke("sweep", "toy-gaussians", "--quick", *GRID, *SETS, "--workers", 2,
+                    "--out", out)
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_a_sweep_writes_cells_ledger_table_and_figures(pool_sweep):
+    out, printed = pool_sweep
+    book = ledger(out)
+    assert [c["status"] for c in book["cells"]] == ["done", "done"]
+    assert len({c["share"] for c in book["cells"]}) == 1 and len(book["shared"]) == 1
+    assert (out / "sweep.csv").read_text().count("\n") == 3  # header and two cells
+    assert {r["distill.steps"] for r in book["rows"]} == {"40", "70"}
+    for fig in ("phase_diagram", "distillation", "frontier"):
+        assert (out / "figures" / f"{fig}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "2 done, 0 failed, 0 pending" in printed and "| distill.steps |" in printed
+
+
+def test_a_cell_is_the_same_single_run(pool_sweep, tmp_path):
+    """Bit for bit, timings aside, though its teacher was trained once for both cells."""
+    out, _ = pool_sweep
+    recipe = get_recipe("toy-gaussians")
+    cfg = resolve_config(recipe, True, None, [s for s in SETS if s != "--set"] +
+                         ["distill.steps=70"])
+    run_recipe(recipe, cfg, tmp_path / "single", progress=False)
+    cell = out / "cells" / "001-distill.steps=70-seed=0"
+    assert without_timings(cell / "metrics.json") == \
+        without_timings(tmp_path / "single" / "metrics.json")
+    assert (cell / "samples.npz").read_bytes() == (tmp_path / "single" / "samples.npz").read_bytes()
+    assert (cell / "config.toml").read_text() == (tmp_path / "single" / "config.toml").read_text()
+
+
+def test_a_rerun_skips_finished_cells(pool_sweep):
+    out, _ = pool_sweep
+    stamp = (out / "cells" / "000-distill.steps=40-seed=0" / "metrics.json").stat().st_mtime_ns
+    result = invoke("sweep", "toy-gaussians", "--quick", *GRID, *SETS, "--out", out)
+    assert result.exit_code == 0 and "2 done, 0 failed, 0 pending" in result.output
+    assert (out / "cells" / "000-distill.steps=40-seed=0" / "metrics.json").stat().st_mtime_ns \
+        == stamp
+    other = invoke("sweep", "toy-gaussians", "--quick", "--grid", "distill.steps=5", *SETS,
+                   "--out", out)
+    assert other.exit_code == 2 and "another spec" in other.output
+
+
+def test_the_same_table_on_a_dask_cluster(pool_sweep, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    out, _ = pool_sweep
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        result = invoke("sweep", "toy-gaussians", "--quick", *GRID, *SETS, "--scheduler",
+                        cluster.scheduler_address, "--out", tmp_path / "dask")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "dask" / "sweep.csv").read_text().split("\n")[0] == \
+        (out / "sweep.csv").read_text().split("\n")[0]
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    assert strip(ledger(tmp_path / "dask")["rows"]) == strip(ledger(out)["rows"])
+
+
+def test_an_unreachable_scheduler_is_one_line_within_ten_seconds(tmp_path):
+    start = time.time()
+    result = invoke("sweep", "toy-gaussians", "--quick", *GRID, *SETS, "--scheduler",
+                    "tcp://127.0.0.1:9", "--out", tmp_path / "s")
+    assert time.time() - start < 10.5
+    assert result.exit_code == 2 and "cannot reach the Dask scheduler" in result.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--grid", "distill.stepz=1,2"], "did you mean distill.steps"),
+    (["--grid", "distill.steps=1,x"], "distill.steps='x' (must be an integer)"),
+    (["--grid", "net.kind=mlp,cnn"], "choose one of mlp, rf"),
+    (["--grid", "data.n_train=2,3,4,5,6,7,8,9,10,11,12", "--grid",
+      "distill.steps=1,2,3,4,5,6,7,8,9,10", "--seeds", "10"], "add --yes"),
+])
+def test_bad_grids_are_refused_before_any_task(tmp_path, args, message):
+    result = invoke("sweep", "toy-gaussians", "--quick", *args, "--out", tmp_path / "s")
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "s" / "cells").exists()
+
+
+def die(*args):  # a task whose worker process dies
+    os._exit(3)
+
+
+def test_a_dead_worker_fails_its_cells_and_a_rerun_retries_them(tmp_path, monkeypatch):
+    import cdlite.experiments.sweep as sweep
+    monkeypatch.setattr(sweep, "cell_task", die)
+    args = ["sweep", "toy-gaussians", "--quick", "--grid", "distill.steps=40", *SETS,
+            "--workers", 1, "--out", tmp_path / "s"]
+    result = invoke(*args)
+    assert result.exit_code == 2 and "failed" in result.output
+    cell = ledger(tmp_path / "s")["cells"][0]
+    assert cell["status"] == "failed" and "Process" in cell["error"]
+    assert "failed" in (tmp_path / "s" / "report.md").read_text()
+    monkeypatch.undo()
+    assert invoke(*args).exit_code == 0
+    assert ledger(tmp_path / "s")["cells"][0]["status"] == "done"
+
+
+def test_ctrl_c_cancels_pending_cells_and_leaves_a_valid_ledger(tmp_path):
+    out = tmp_path / "s"
+    cmd = [sys.executable, "-m", "cdlite_cli.main", "sweep", "toy-gaussians", "--quick",
+           "--grid", "distill.steps=40,60,80,100", *SETS, "--workers", "1",
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if any(c["status"] == "done" for c in ledger(out)["cells"]):
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    states = [c["status"] for c in ledger(out)["cells"]]
+    assert "done" in states and "pending" in states and "failed" not in states
+    assert not (out / ".lock").exists()
+    result = invoke(*cmd[3:])
+    assert result.exit_code == 0 and "4 done" in result.output
