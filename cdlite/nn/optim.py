@@ -1,5 +1,6 @@
-"""Optimizers (SGD with momentum; Adam of Kingma & Ba 2015), gradient clipping, learning-rate
-schedules and the exponential moving average (EMA) of parameters.
+"""Optimizers (SGD with momentum; Adam of Kingma & Ba 2015) and gradient clipping. Learning-rate
+schedules live in cdlite.nn.schedules, the exponential moving average (EMA) of parameters in
+cdlite.nn.ema; both are importable from here too, as before.
 
 Conventions of cdlite: a network's parameters are a flat dict `params: dict[str, array]`; the
 gradients are a dict with the same keys, but only for the trainable entries (fixed buffers, such
@@ -18,9 +19,10 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import CdliteError
+from .ema import copy_params, ema_rate_from_half_life, ema_update  # noqa: F401  (re-exported)
+from .schedules import DECAYS, lr_schedule  # noqa: F401  (re-exported)
 from .workspace import FlatGrads, flat_views
 
-DECAYS = ("constant", "cosine", "linear")
 
 
 # --- shared pieces ---------------------------------------------------------------------------
@@ -282,92 +284,3 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
             for g in grads.values():
                 g *= scale
     return total
-
-
-# --- learning-rate schedule ------------------------------------------------------------------
-
-def lr_schedule(step: int, base_lr: float, warmup_steps: int = 0, total_steps: int | None = None,
-                decay: str = "constant", final_frac: float = 0.0) -> float:
-    """Learning rate at `step` (counted from 0): linear warm-up, then constant, cosine
-    (Loshchilov & Hutter 2017, SGDR, without restarts) or linear decay.
-
-    - warm-up, step < warmup_steps: base_lr * (step + 1) / warmup_steps, so the first step
-      already moves and the last warm-up step reaches base_lr;
-    - then, with progress q going from 0 at step = warmup_steps to 1 at the last step of the run,
-      step = total_steps - 1:
-        constant: base_lr
-        cosine:   base_lr * (final_frac + (1 - final_frac) * (1 + cos(pi q)) / 2)
-        linear:   base_lr * (final_frac + (1 - final_frac) * (1 - q))
-      Steps past the end keep final_frac * base_lr.
-    """
-    if decay not in DECAYS:
-        raise CdliteError(f"unknown lr decay {decay!r}; use one of {DECAYS}")
-    if step < 0 or warmup_steps < 0:
-        raise CdliteError(f"step and warmup_steps must be >= 0, got {step} and {warmup_steps}")
-    if not 0.0 <= final_frac <= 1.0:
-        raise CdliteError(f"final_frac must be in [0, 1], got {final_frac}")
-    if decay != "constant":
-        if total_steps is None or total_steps <= warmup_steps:
-            raise CdliteError(
-                f"decay {decay!r} needs total_steps > warmup_steps, got total_steps={total_steps},"
-                f" warmup_steps={warmup_steps}; pass the run's number of steps")
-    if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
-    if decay == "constant":
-        return base_lr
-    # max(1, ...): a run whose only post-warm-up step is the last one goes straight to q = 1
-    q = min(1.0, (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps))
-    if decay == "cosine":
-        frac = 0.5 * (1.0 + math.cos(math.pi * q))
-    else:
-        frac = 1.0 - q
-    return base_lr * (final_frac + (1.0 - final_frac) * frac)
-
-
-# --- EMA of parameters -----------------------------------------------------------------------
-
-def ema_update(ema_params: dict, params: dict, rate: float) -> None:
-    """Exponential moving average of the weights (Polyak averaging; the target network
-    theta_minus <- mu theta_minus + (1 - mu) theta of Song et al. 2023), in place.
-
-    Written as ema += (1 - rate) (param - ema), which equals rate*ema + (1-rate)*param but
-    leaves a fixed buffer (param == ema) exactly unchanged. Every key is updated, buffers too.
-    """
-    if not 0.0 <= rate <= 1.0:
-        raise CdliteError(f"EMA rate must be in [0, 1], got {rate}; e.g. 0.999, or "
-                          "ema_rate_from_half_life(half_life_steps)")
-    if ema_params.keys() != params.keys():
-        only_ema = sorted(ema_params.keys() - params.keys())
-        only_params = sorted(params.keys() - ema_params.keys())
-        raise CdliteError(f"EMA and parameters have different keys: only in EMA {only_ema}, only "
-                          f"in params {only_params}; make the EMA with copy_params(params)")
-    scratch = None  # one array for every key's (p - e): no temporary per key
-    for k, p in params.items():
-        e = ema_params[k]
-        if rate == 0.0:  # mu = 0: an exact copy (e + (p - e) can differ from p in the last bit)
-            e[...] = p
-            continue
-        xp = array_module(p)
-        dtype = xp.result_type(p, e)
-        if scratch is None or scratch.size < p.size or scratch.dtype != dtype or \
-                type(scratch) is not type(p):
-            scratch = xp.empty(max(q.size for q in params.values()), dtype)
-        d = xp.subtract(p, e, out=scratch[:p.size].reshape(p.shape))
-        d *= 1.0 - rate
-        e += d
-
-
-def ema_rate_from_half_life(half_life_steps: float) -> float:
-    """The EMA rate whose weight on old values halves every `half_life_steps` updates:
-    rate ** half_life = 1/2, so rate = 0.5 ** (1 / half_life). A half-life of 0 gives rate 0
-    (the EMA is the current parameters)."""
-    if not half_life_steps >= 0.0:
-        raise CdliteError(f"EMA half-life must be >= 0 steps, got {half_life_steps}")
-    if half_life_steps == 0:
-        return 0.0
-    return 0.5 ** (1.0 / half_life_steps)
-
-
-def copy_params(params: dict) -> dict:
-    """A deep copy of a parameter dict (new arrays, same device and dtype), e.g. to start an EMA."""
-    return {k: v.copy() for k, v in params.items()}
