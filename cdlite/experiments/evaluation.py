@@ -10,10 +10,24 @@ from ..metrics import generalization_gap, memorization_report, quality_report
 # per-sample lists are kept in samples.npz (and recomputed for figures), not in metrics.json
 _LIST_KEYS = ("ratio", "d1")
 
+def once_per_array(features):
+    """The feature map, computed once per array within one evaluation: the memorization
+    figures (copy similarity) and the quality figures (Frechet distance) both ask for the
+    samples' features. Arrays are recognised by identity and kept alive while the map is."""
+    seen = {}
+
+    def cached(a):
+        if id(a) not in seen:
+            seen[id(a)] = (a, features(a))  # holding `a` keeps its id from being reused
+        return seen[id(a)][1]
+    return cached
+
+
 def evaluate_samples(x, ds, cfg, rng, features=None, nfe=None, steps=None,
                      quality_points: int = 2000) -> dict:
     """Memorization and quality figures of samples x (m, d) for the summary table."""
     x = to_numpy(x)
+    features = once_per_array(features) if features is not None else None
     mem = memorization_report(x, ds.train, cfg.eval.threshold, cfg.eval.n_boot, rng,
                               features=features)
     row = {k: v for k, v in mem.items() if k not in _LIST_KEYS}
