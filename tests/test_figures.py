@@ -49,7 +49,7 @@ def test_two_dimensional(tmp_path):
     for key in ("teacher", "teacher_fewstep", "student", "student_2step", "ct"):
         samples[key] = _samples(rng, train, 200, 0.5)
     written = make_figures(tmp_path / "figures", _metrics(rng, 2), samples, None)
-    assert set(written) == {"samples", "curves", "ratios"}
+    assert set(written) == {"samples", "curves", "frontier", "ratios"}
     _check_pngs(tmp_path / "figures", written)
 
 
@@ -60,7 +60,7 @@ def test_images(tmp_path):
     for key in ("teacher", "student", "student_2step"):
         samples[key] = np.clip(_samples(rng, train, 40, 0.6), -1, 1)
     written = make_figures(tmp_path, _metrics(rng, 64), samples, image_shape=(8, 8))
-    assert set(written) == {"samples", "curves", "ratios"}
+    assert set(written) == {"samples", "curves", "frontier", "ratios"}
     _check_pngs(tmp_path, written)
 
 

@@ -159,3 +159,28 @@ def test_ctrl_c_cancels_pending_cells_and_leaves_a_valid_ledger(tmp_path):
     assert not (out / ".lock").exists()
     result = invoke(*cmd[3:])
     assert result.exit_code == 0 and "4 done" in result.output
+
+
+def test_a_shipped_study_answers_its_question(tmp_path):
+    assert "distill-time" in invoke("list").output
+    out = tmp_path / "study"
+    result = invoke("sweep", "distill-time", "--quick", "--seeds", 1, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    report = (out / "report.md").read_text()
+    assert "**Does the student's f_mem settle below" in report and "## Answer" in report
+    assert "the teacher's f_mem on its own curve is" in report
+    row = ledger(out)["rows"][0]
+    assert row["distill_steps"] <= 450 and "teacher_f_mem_at_student_loglik" in row
+
+
+def test_the_phase_diagram_and_capacity_answers_with_known_rows():
+    from cdlite.experiments.studies import capacity_answer, phase_answer
+    rows = [{"n_train": n, "teacher_f_mem": 0.9, "student_f_mem": 0.2, "chance": 0.1,
+             "teacher_steps_to_f_mem_0.5": 100.0 * n ** 1.5, "teacher_steps_to_f_mem_0.9": None}
+            for n in (8, 16, 32)]
+    text = "\n".join(phase_answer(rows, []))
+    assert "log-log slope 1.50 against n over 3 cells (0 never reached it" in text
+    assert "Too few cells reached f_mem 0.9" in text
+    rows = [{"distill.student_width": w, "distill.student_depth": 1, "student_f_mem": f,
+             "teacher_f_mem": 0.9} for w, f in (("16", 0.1), ("64", 0.3))]
+    assert "f_mem changes by +0.20" in "\n".join(capacity_answer(rows, []))
