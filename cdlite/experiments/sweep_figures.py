@@ -77,10 +77,15 @@ def phase_diagram(cells):
     right.plot(x, [np.mean(v) for v in chance], "--", c="0.5", label="chance")
     right.set_xticks(x, [str(v) for v in labels])
     right.set_xlabel(key or "")
-    right.set_ylabel("f_mem (mean ± sd over seeds)")
-    right.set_ylim(-0.03, 1.05)
-    right.grid(alpha=0.3)
-    right.legend(fontsize=8)
+    return _f_mem_axis(fig, right, "f_mem (mean ± sd over seeds)")
+
+
+def _f_mem_axis(fig, ax, ylabel: str):
+    """The common finish of an f_mem axis (0 to 1, grid, legend) and of its figure."""
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.03, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -102,12 +107,7 @@ def distillation(cells):
             if p.get("reached"):
                 ax.axvline(p["step"], c=f"C{i}", lw=0.8, ls=":")
     ax.set_xlabel("distillation step (dotted: plateau reached)")
-    ax.set_ylabel("student f_mem (mean ± sd over seeds)")
-    ax.set_ylim(-0.03, 1.05)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _f_mem_axis(fig, ax, "student f_mem (mean ± sd over seeds)")
 
 
 def frontier_over_cells(cells):
