@@ -81,7 +81,7 @@ def test_training_steps_match_numpy_to_rounding(cp):
 
 def test_workspace_paths_on_the_gpu(cp):
     from cdlite.nn.networks import build_network
-    from cdlite.nn.workspace import FlatGrads, Workspace
+    from cdlite.nn.workspace import FlatDict, Workspace
     net = build_network("mlp", d=4, hidden=64, depth=3, input_fourier=8)
     params = {k: cp.asarray(v + np.float32(0.05)) for k, v in
               net.init(backend.make_rng(0)).items()}
@@ -92,7 +92,7 @@ def test_workspace_paths_on_the_gpu(cp):
     Fw, cache_w = net.forward(params, x, c, ws=Workspace())
     _, g = net.backward(params, F, cache, need_dx=False)
     _, gw = net.backward(params, F, cache_w, need_dx=False, ws=Workspace())
-    assert isinstance(gw, FlatGrads) and gw.flat.dtype == np.float32
+    assert isinstance(gw, FlatDict) and gw.flat.dtype == np.float32
     np.testing.assert_allclose(backend.to_numpy(Fe), backend.to_numpy(F), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(backend.to_numpy(Fw), backend.to_numpy(F), rtol=1e-5, atol=1e-6)
     for k in g:

@@ -175,7 +175,7 @@ def _walk_arrays(obj):
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_workspace_path_gives_the_plain_paths_bits(kind, opts, dtype):
-    from cdlite.nn.workspace import FlatGrads, Workspace
+    from cdlite.nn.workspace import FlatDict, Workspace
     rng = np.random.default_rng(5)
     net = build_network(kind, **opts)
     params = {k: (v + 0.3 * rng.standard_normal(v.shape)).astype(dtype)
@@ -193,7 +193,7 @@ def test_workspace_path_gives_the_plain_paths_bits(kind, opts, dtype):
         np.testing.assert_array_equal(Fw, F)
         dxw, gw = net.backward(params, R, cache_w, ws=ws)
         np.testing.assert_array_equal(dxw, dx)
-        assert isinstance(gw, FlatGrads) and set(gw) == set(grads) and gw.intact()
+        assert isinstance(gw, FlatDict) and set(gw) == set(grads) and gw.intact()
         for k in grads:
             np.testing.assert_array_equal(gw[k], grads[k])
             assert np.shares_memory(gw[k], gw.flat)

@@ -202,12 +202,12 @@ def test_ema_key_mismatch_is_refused():
 # --- the flat Adam, clipping and EMA against their plain, key-by-key versions ------------------
 
 def _net_like_grads(rng, flat: bool, dtype=np.float32):
-    """Gradients of a small network's shapes: a FlatGrads (views of one vector) or a dict."""
-    from cdlite.nn.workspace import FlatGrads, flat_views
+    """Gradients of a small network's shapes: a FlatDict (views of one vector) or a dict."""
+    from cdlite.nn.workspace import FlatDict, flat_views
     layout = (("in.W", (5, 7)), ("in.b", (7,)), ("h1.W", (7, 7)), ("out.W", (7, 2)))
     vec = (rng.standard_normal(sum(int(np.prod(s)) for _, s in layout)) * 3).astype(dtype)
     views = flat_views(vec, layout)
-    return FlatGrads(vec, views) if flat else {k: v.copy() for k, v in views.items()}
+    return FlatDict(vec, views) if flat else {k: v.copy() for k, v in views.items()}
 
 
 @pytest.mark.parametrize("flat", [True, False])
@@ -288,3 +288,27 @@ def test_ema_update_matches_the_formula_bit_for_bit():
     ema_update(ema, params, 0.95)
     for k in params:
         np.testing.assert_array_equal(ema[k], expected[k])
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.95])
+def test_ema_between_flat_copies_gives_the_per_key_bits(rate):
+    import pickle
+
+    from cdlite.nn.workspace import FlatDict
+    rng = np.random.default_rng(5)
+    params = {"w": rng.standard_normal((4, 3)).astype(np.float32),
+              "freqs": rng.standard_normal((1, 8)).astype(np.float32),
+              "b": rng.standard_normal(3).astype(np.float32)}
+    student, target = copy_params(params), copy_params(params)
+    assert isinstance(student, FlatDict) and student.flat.size == 23
+    for k in params:
+        student[k] += np.float32(0.1)  # in place: still views of student.flat
+    plain_target = {k: v.copy() for k, v in target.items()}
+    ema_update(target, student, rate)                  # one vector each
+    ema_update(plain_target, dict(student), rate)      # key by key
+    for k in params:
+        np.testing.assert_array_equal(target[k], plain_target[k])
+    again = pickle.loads(pickle.dumps(target))          # a copy is a plain dict
+    assert type(again) is dict and np.array_equal(again["w"], target["w"])
+    student["w"] = student["w"].copy()                  # a replaced array: the flat path is off
+    assert not student.intact()

@@ -28,6 +28,13 @@ def sigma_column(sigma, y):
     return s.reshape(-1, 1)  # (B, 1)
 
 
+def edm_input_coeffs(sigma, sigma_data: float):
+    """(c_in, c_noise) alone: what the network's input needs (the consistency function has its
+    own c_skip and c_out), the same numbers as edm_coeffs gives."""
+    xp = array_module(sigma)
+    return 1.0 / xp.sqrt(sigma * sigma + sigma_data ** 2), xp.log(sigma) / 4.0
+
+
 def edm_coeffs(sigma, sigma_data: float):
     """(c_skip, c_out, c_in, c_noise) of EDM for an array of noise levels."""
     xp = array_module(sigma)

@@ -11,7 +11,7 @@ whatever the weights. Shapes: B batch, d data dimension; sigma a scalar or a (B,
 from __future__ import annotations
 
 from ..backend import array_module
-from ..diffusion.precond import edm_coeffs, sigma_column
+from ..diffusion.precond import edm_input_coeffs, sigma_column
 from ..nn.workspace import Workspace, takes_workspace, ws_arg
 
 
@@ -40,7 +40,7 @@ class ConsistencyFunction:
     def forward(self, params, x, sigma, ws=None):
         s = sigma_column(sigma, x)  # (B, 1)
         c_skip, c_out = consistency_coeffs(s, self.sigma_data, self.sigma_min)
-        _, _, c_in, c_noise = edm_coeffs(s, self.sigma_data)
+        c_in, c_noise = edm_input_coeffs(s, self.sigma_data)  # EDM's, as for the teacher
         F, cache = self.net.forward(params, c_in * x, c_noise[:, 0], **ws_arg(ws))  # (B, d)
         return c_skip * x + c_out * F, (cache, c_out)  # f: a fresh array even with ws
 

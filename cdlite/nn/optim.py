@@ -21,7 +21,7 @@ from ..backend import array_module
 from ..errors import CdliteError
 from .ema import copy_params, ema_rate_from_half_life, ema_update  # noqa: F401  (re-exported)
 from .schedules import DECAYS, lr_schedule  # noqa: F401  (re-exported)
-from .workspace import FlatGrads, flat_views
+from .workspace import FlatDict, flat_views
 
 
 
@@ -130,7 +130,7 @@ class Adam:
 
     The moments of all keys live in one flat vector each (`m[key]`, `v[key]` are views into
     them), so a step is a dozen operations on one array, whatever the number of layers; the
-    gradients come as one flat vector too (cdlite.nn.workspace.FlatGrads) or are gathered into
+    gradients come as one flat vector too (cdlite.nn.workspace.FlatDict) or are gathered into
     one. `_step_per_key` is the same step written key by key: the plain version, used for
     parameters of mixed dtypes, and the reference the tests compare with (same bits).
     """
@@ -164,7 +164,7 @@ class Adam:
             return self._step_per_key(params, grads, lr, bc1, bc2)
         (_, m, v, g, u, tmp), xp = flat, array_module(flat[1])
         b1, b2 = self.b1, self.b2
-        if isinstance(grads, FlatGrads) and grads.intact():
+        if isinstance(grads, FlatDict) and grads.intact():
             g = grads.flat                         # (P,) already one vector
         else:
             xp.concatenate([grads[k].ravel() for k in self.u_views], out=g)  # (P,)
@@ -212,7 +212,7 @@ class Adam:
         """(layout, m, v, g, u, tmp) for the keys of `grads`, made (moving the moments there)
         when the keys, shapes, dtype or device change; None when the parameters and gradients
         do not share one dtype and device (then the step goes key by key)."""
-        layout = (grads.layout() if isinstance(grads, FlatGrads) and grads.intact()
+        layout = (grads.layout() if isinstance(grads, FlatDict) and grads.intact()
                   else tuple((k, g.shape) for k, g in grads.items()))
         first = params[layout[0][0]] if layout else None
         if first is None or any(type(params[k]) is not type(first) or params[k].dtype !=
@@ -278,7 +278,7 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     total = math.sqrt(float(sum(sums)))  # one conversion to a Python float: one device sync
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / total
-        if isinstance(grads, FlatGrads) and grads.intact():
+        if isinstance(grads, FlatDict) and grads.intact():
             grads.flat *= scale  # every array at once: they are views of one vector
         else:
             for g in grads.values():

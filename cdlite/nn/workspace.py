@@ -14,7 +14,7 @@ loss functions (the forward/backward pair of a training step never leaves them) 
 made by `bind` (sampling, CD's teacher and target), each with its own workspace.
 
 Gradients are never workspace arrays: `new_grads` makes them fresh at every backward, as views
-into one flat vector (`FlatGrads.flat`), so that clipping and Adam work on a single array.
+into one flat vector (`FlatDict.flat`), so that clipping and Adam work on a single array.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from ..backend import array_module
 class Workspace:
     """Arrays kept from one call to the next, one per (owner, role): an owner (a layer) asks
     for its buffer "y" of a shape; the same array comes back until the shape, dtype or device
-    changes. `grads` holds the FlatGrads that the current backward fills (see `new_grads`).
+    changes. `grads` holds the FlatDict that the current backward fills (see `new_grads`).
 
     forward_only=True promises that no backward will follow (sampling, CD's teacher and
     target): a layer may then drop what only a backward needs, e.g. SiLU writes its output
@@ -63,12 +63,14 @@ def takes_workspace(net) -> bool:
     return bool(getattr(net, "takes_workspace", False))
 
 
-# --- gradients as views into one flat vector -----------------------------------------------------
+# --- dicts of arrays that are views into one flat vector ----------------------------------------
 
-class FlatGrads(dict):
-    """A gradient dict {key: array} whose arrays are views into one flat vector `flat`, in the
-    order of `keys`. Clipping and Adam use `flat` directly (one operation instead of one per
-    array) while the arrays are still those views; `intact()` checks that."""
+class FlatDict(dict):
+    """A dict {key: array} whose arrays are views into one flat vector `flat`, in the order of
+    `views` (gradients from `new_grads`, parameter copies from cdlite.nn.ema.copy_params).
+    Clipping, Adam and the EMA work on `flat` directly (one operation instead of one per
+    array) while the arrays are still those views; `intact()` checks that. A copy or a pickle
+    is a plain dict (its arrays no longer share one vector)."""
 
     def __init__(self, flat, views: dict):
         super().__init__(views)
@@ -76,13 +78,24 @@ class FlatGrads(dict):
         self.views = views
 
     def layout(self):
-        """((key, shape), ...): what a flat vector of these gradients holds, in order."""
+        """((key, shape), ...): what the flat vector holds, in order."""
         return tuple((k, v.shape) for k, v in self.views.items())
 
     def intact(self) -> bool:
         """True while every key still maps to its view of `flat` (nobody replaced an array)."""
         return len(self) == len(self.views) and all(
             dict.get(self, k) is v for k, v in self.views.items())
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
+def same_flat_layout(a, b) -> bool:
+    """Both FlatDicts, intact, with the same keys, shapes, dtype and device: then an elementwise
+    operation on a.flat and b.flat is the same operation on every pair of arrays."""
+    return (isinstance(a, FlatDict) and isinstance(b, FlatDict) and a.intact() and b.intact()
+            and a.layout() == b.layout() and a.flat.dtype == b.flat.dtype
+            and type(a.flat) is type(b.flat))
 
 
 def flat_views(flat, layout) -> dict:
@@ -96,7 +109,7 @@ def flat_views(flat, layout) -> dict:
 
 
 def new_grads(ws, params: dict, keys):
-    """The gradient dict a backward fills: with a workspace, a fresh FlatGrads for `keys` (set
+    """The gradient dict a backward fills: with a workspace, a fresh FlatDict for `keys` (set
     as ws.grads, where the layers find their views); without one, an empty dict (each layer
     returns its own arrays)."""
     if ws is None:
@@ -107,7 +120,7 @@ def new_grads(ws, params: dict, keys):
         return {}
     layout = tuple((k, params[k].shape) for k in keys)
     flat = array_module(first).empty(sum(math.prod(s) for _, s in layout), dtype=first.dtype)
-    ws.grads = FlatGrads(flat, flat_views(flat, layout))
+    ws.grads = FlatDict(flat, flat_views(flat, layout))
     return ws.grads
 
 
