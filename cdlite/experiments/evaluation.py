@@ -39,12 +39,14 @@ def evaluate_samples(x, ds, cfg, rng, features=None, nfe=None, steps=None,
                                     max_points=quality_points)
     return row
 
-def curve_point(x, ds, cfg, rng, denoise=None) -> dict:
-    """One point of a training curve: f_mem, coverage, a few quality figures, generalization gap."""
+def curve_point(x, ds, cfg, rng, denoise=None, features=None) -> dict:
+    """One point of a training curve: f_mem, coverage, a few quality figures (with `features`,
+    images: the Frechet distance in that feature space too), generalization gap."""
     mem = memorization_report(to_numpy(x), ds.train, cfg.eval.threshold, 200, rng)
-    q = quality_report(to_numpy(x), ds.test, mixture=ds.mixture, rng=rng,
+    q = quality_report(to_numpy(x), ds.test, mixture=ds.mixture, rng=rng, features=features,
                        max_points=min(cfg.eval.n_curve, 1000))
-    keep = ("loglik", "energy_distance", "sliced_wasserstein", "precision", "recall")
+    keep = ("loglik", "energy_distance", "sliced_wasserstein", "frechet_features", "precision",
+            "recall")
     point = {"mem_frac": mem["mem_frac"], "mem_frac_ci": mem["mem_frac_ci"],
              "coverage": mem["coverage"], "quality": {k: q[k] for k in keep if k in q}}
     if denoise is not None:

@@ -341,7 +341,8 @@ def training_hooks(ctx: Context, role: str, model, samplers: list, steps_planned
                 save_model(folder.path / "checkpoints" / f"{role}.npz", params,
                            {**meta, "step": step, "steps_planned": steps_planned})
             p = curve_point(x, ctx.ds, ctx.cfg, rng(seed, metric_stream, step),
-                            denoise=model.bind(params) if point is None else None)
+                            denoise=model.bind(params) if point is None else None,
+                            features=ctx.features)
             point = p if point is None else {**point, name: p}
         curve.append({"step": step, **point})
         folder.save(samples=False)

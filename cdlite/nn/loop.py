@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..backend import array_module
+from ..checkpoint import restore_rng, rng_state
 from ..errors import CdliteError
 from .optim import copy_params, ema_rate_from_half_life
 
@@ -54,7 +55,7 @@ class TrainState:
     ema: dict | None = None       # the evaluation EMA; None when it is params itself
     target: dict | None = None    # theta_minus of CD/CT; None for the teacher
     optimizer: dict = field(default_factory=dict)  # Adam.state_dict()
-    rng: dict = field(default_factory=dict)        # rng.bit_generator.state
+    rng: dict = field(default_factory=dict)        # checkpoint.rng_state(rng)
 
     def arrays(self) -> dict:
         """Every array under one flat name: params.*, ema.*, target.*, and the optimizer's."""
@@ -89,7 +90,7 @@ def restore(state: TrainState, params: dict, ema: dict, target: dict | None, opt
         fill(ema, state.ema, "EMA")
     fill(target, state.target, "target")
     opt.load_state_dict(state.optimizer)
-    rng.bit_generator.state = state.rng
+    rng.bit_generator.state = restore_rng(state.rng).bit_generator.state  # (checked first)
     return state.step
 
 
@@ -102,5 +103,5 @@ def evaluation_hook(result, on_eval, on_state, opt, rng, target=None):
             result.history.append({"step": step, **on_eval(step, ema)})
         if on_state is not None and step > 0:
             on_state(TrainState(step, result.params, None if ema is result.params else ema,
-                                target, opt.state_dict(), rng.bit_generator.state))
+                                target, opt.state_dict(), rng_state(rng)))
     return evaluate

@@ -1,4 +1,4 @@
-"""Optimizers (SGD with momentum; Adam of Kingma & Ba 2015) and gradient clipping. Learning-rate
+"""The optimizer (Adam of Kingma & Ba 2015) and gradient clipping. Learning-rate
 schedules live in cdlite.nn.schedules, the exponential moving average (EMA) of parameters in
 cdlite.nn.ema; both are importable from here too, as before.
 
@@ -63,55 +63,6 @@ def _load_state(prefix: str, d: dict) -> dict:
     # copies, so that the in-place updates never write into the caller's (checkpoint's) arrays
     return {k[len(prefix):]: array_module(v).array(v, copy=True)
             for k, v in d.items() if k.startswith(prefix)}
-
-
-# --- SGD -------------------------------------------------------------------------------------
-
-class SGD:
-    """Stochastic gradient descent with heavy-ball momentum (Polyak 1964), as in PyTorch:
-
-        g   <- g + weight_decay * p        (L2 penalty, part of the gradient)
-        buf <- momentum * buf + g          (only when momentum > 0; buf starts at 0)
-        p   <- p - lr * buf                (p - lr * g without momentum)
-    """
-
-    def __init__(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
-        if not 0.0 <= momentum < 1.0:
-            raise CdliteError(f"SGD momentum must be in [0, 1), got {momentum}; 0.9 is usual")
-        if weight_decay < 0.0:
-            raise CdliteError(f"weight_decay must be >= 0, got {weight_decay}")
-        self.lr = _check_lr(lr)
-        self.momentum = float(momentum)
-        self.weight_decay = float(weight_decay)
-        self.buf: dict = {}  # momentum buffers, one per trainable key, made on first use
-
-    def step(self, params: dict, grads: dict, lr: float | None = None) -> None:
-        """Update params[k] in place for every key k of `grads`; `lr` (e.g. from
-        `lr_schedule`) overrides self.lr for this step."""
-        lr = _check_step_args(params, grads, lr, self.lr)
-        wd = self.weight_decay
-        for k, g in grads.items():
-            p = params[k]
-            if self.momentum > 0.0:
-                buf = _buffer(self.buf, k, p)
-                buf *= self.momentum
-                buf += g
-                if wd:
-                    buf += wd * p  # the L2 term is part of the gradient, so it enters buf
-                p -= lr * buf
-            else:
-                if wd:
-                    p *= 1.0 - lr * wd  # p - lr * wd * p, without touching the caller's g
-                p -= lr * g
-
-    def state_dict(self) -> dict:
-        """The momentum buffers as {'sgd.buf.<key>': array} (empty without momentum)."""
-        return _save_state("sgd.buf.", self.buf)
-
-    def load_state_dict(self, d: dict) -> None:
-        """Restore the buffers; entries of `d` without the 'sgd.buf.' prefix are ignored, so
-        all arrays of a checkpoint can be passed."""
-        self.buf = _load_state("sgd.buf.", d)
 
 
 # --- Adam ------------------------------------------------------------------------------------
