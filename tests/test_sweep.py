@@ -95,6 +95,9 @@ def test_the_same_table_on_a_dask_cluster(pool_sweep, tmp_path):
         (out / "sweep.csv").read_text().split("\n")[0]
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
     assert strip(ledger(tmp_path / "dask")["rows"]) == strip(ledger(out)["rows"])
+    for cell in ledger(out)["cells"]:  # each cell's metrics, whichever executor ran it
+        assert without_timings(tmp_path / "dask" / cell["folder"] / "metrics.json") == \
+            without_timings(out / cell["folder"] / "metrics.json")
 
 
 def test_an_unreachable_scheduler_is_one_line_within_ten_seconds(tmp_path):

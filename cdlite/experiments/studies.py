@@ -50,10 +50,14 @@ def distill_time_answer(rows: list, cells: list) -> list:
     for key in [c.rsplit("_student_", 1)[1] for c in rows[0]
                 if c.startswith("teacher_f_mem_at_student_")] if rows else []:
         below = [r.get(f"student_below_teacher_{key}") for r in rows]
+        weak = sum(bool(r.get(f"weak_{key}")) for r in rows)
         lines.append(f"At the student's final {key}, the teacher's f_mem on its own curve is "
                      f"{_pm(r.get(f'teacher_f_mem_at_student_{key}') for r in rows)}; the "
                      f"student lies below it in {sum(b is True for b in below)} of {len(rows)} "
-                     f"seeds ({sum(b is None for b in below)} without a matched comparison).")
+                     f"seeds ({sum(b is None for b in below)} without a matched comparison)"
+                     + (f"; weak in {weak} of {len(rows)}: this score rates the untrained "
+                        "teacher's Gaussian blob at least as well as the student." if weak
+                        else "."))
     return lines
 
 
@@ -95,6 +99,13 @@ def capacity_answer(rows: list, cells: list) -> list:
     lines.append(f"From the smallest ({sizes[0][0]}x{sizes[0][1]}) to the largest student "
                  f"({sizes[-1][0]}x{sizes[-1][1]}) f_mem changes by {ds:+.2f}; the teacher has "
                  f"{_pm(r['teacher_f_mem'] for r in rows)}.")
+    key = next((c.rsplit("_student_", 1)[1] for c in rows[0]
+                if c.startswith("teacher_f_mem_at_student_")), None)
+    if key:  # quality decides: a student as blurry as the early teacher says little
+        lines.append(f"The teacher's f_mem at each student's {key} (the same quality on its "
+                     "own curve): " + "; ".join(
+                         f"{w}x{d}: {_pm(r.get(f'teacher_f_mem_at_student_{key}') for r in g)}"
+                         for (w, d), g in groups.items()) + ".")
     return lines
 
 

@@ -54,6 +54,7 @@ def row(cell, m: dict, seconds) -> dict:
     for key, f in frontier(m).items():
         r[f"teacher_f_mem_at_student_{key}"] = f["teacher"].get("mem_frac")
         r[f"student_below_teacher_{key}"] = f["below_teacher"]
+        r[f"weak_{key}"] = f["weak"]  # the score rates the untrained blob as well as the student
     r["seconds"] = seconds
     return r
 
