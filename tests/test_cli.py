@@ -219,6 +219,7 @@ def test_several_seeds_are_summarised(tmp_path):
     assert set(summary["rows"]["teacher"]["mem_frac"]) == {"mean", "std", "values"}
     assert "±" in result.output
     assert invoke("show", tmp_path).exit_code == 0
+    assert "below its teacher's in" in (tmp_path / "report.md").read_text()
 
 
 def test_ctrl_c_leaves_a_valid_partial_run_folder(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..config import flatten, override, to_toml
 from ..errors import CdliteError
-from ..fileio import write_json
+from ..fileio import write_json, write_text
 from .recipes import Recipe
 from .runfolder import RunFolder, StageLimit, stop_on_signals
 
@@ -180,6 +180,10 @@ def run_seeds(recipe: Recipe, cfg, seeds, out, log=None, force: bool = False,
                        progress) for s in seeds]
     summary = recipe.summarize(runs)
     write_json(out / "summary.json", summary)
+    write_text(out / "report.md", f"# cdlite: {recipe.name} over seeds {list(seeds)}\n\n"
+               "Mean ± standard deviation over seeds; each seed's folder (seed-N/) has its own "
+               "report and figures.\n\n```\n" + recipe.seed_table(summary) + "\n```\n\n"
+               + summary.get("conclusion", "") + "\n")
     return summary
 
 
