@@ -5,26 +5,13 @@ with 0 when every check passes and 1 when any fails, like a test runner.
 """
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 
 import cdlite  # noqa: F401  (first: it sets the BLAS thread default before NumPy loads)
-from cdlite.errors import CdliteError
-
-
-def friendly_errors(fn):
-    """Turn user errors into `Error: ...` lines and exit status 2, never a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except CdliteError as e:
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(2)
-    return wrapper
+from cdlite_cli.errors import friendly_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -5,28 +5,16 @@ run leaves a valid run folder marked partial and exits with 130.
 """
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 
 import cdlite  # noqa: F401  (first: it sets the BLAS thread default before NumPy loads)
-from cdlite.backend import BackendError
 from cdlite.errors import CdliteError
+from cdlite_cli.errors import friendly_errors
 from cdlite_cli.exercise import exercise
-
-
-def friendly_errors(fn):
-    """Turn user errors into `Error: ...` lines and a non-zero exit, never a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (CdliteError, BackendError) as e:
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(2)
-    return wrapper
+from cdlite_cli.sweep import sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -144,46 +132,6 @@ def _interruptible(action):
 
 
 @main.command()
-@click.argument("name", required=False)
-@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2",
-              help="A grid axis: every combination of the values is a cell (repeatable).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="A setting for every cell (repeatable).")
-@click.option("--seeds", type=click.IntRange(1), default=None,
-              help="Seeds per grid point: seed, seed+1, ... [default: 1; a study's own].")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
-@click.option("--quick", is_flag=True, help="The recipe's (or study's) short variant.")
-@click.option("--spec", "spec_file", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="A TOML sweep spec: recipe, seeds, quick, [set], [grid].")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Sweep folder [default: runs/sweep-NAME]; rerunning continues it.")
-@click.option("--workers", type=click.IntRange(1), default=None,
-              help="Local worker processes [default: one per core].")
-@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
-              help="Run on a Dask cluster instead (pip install 'cdlite[dask]').")
-@click.option("--yes", is_flag=True, help="Run a grid of more than 1,000 cells.")
-@click.option("--dry-run", is_flag=True, help="List the cells and stop.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-@friendly_errors
-def sweep(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler, yes,
-          dry_run, quiet):
-    """Run a grid of configs x seeds (or a shipped study) as a task graph; each cell is a run
-    folder, the sweep folder its ledger, table (sweep.csv), figures and report.
-
-    \b
-    Examples:
-      cdlite sweep distill-time                     a shipped study (cdlite list)
-      cdlite sweep toy-gaussians --grid data.n_train=8,16,32 --seeds 3
-      cdlite sweep toy-gaussians --grid distill.steps=1000,4000 --set teacher.steps=2000
-      cdlite sweep phase-diagram --scheduler tcp://10.0.0.5:8786
-    """
-    from cdlite.experiments import sweep_cli
-    sweep_cli.run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler,
-                  yes, dry_run, (lambda *a: None) if quiet else
-                  (lambda msg: click.echo(msg, err=True)), click.echo)
-
-
-@main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @friendly_errors
 def show(run_dir):
@@ -258,6 +206,7 @@ def evaluate(samples, train, test, key, threshold, as_json):
 
 
 main.add_command(exercise)  # cdlite exercise list/start/check: the course (cdlite.course)
+main.add_command(sweep)  # cdlite sweep: grids, seeds, studies (cdlite.experiments.sweep)
 
 if __name__ == "__main__":
     main()
