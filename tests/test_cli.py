@@ -26,7 +26,8 @@ def quick_run(tmp_path_factory):
     return out, result.output
 
 
-@pytest.mark.parametrize("cmd", [[], ["run"], ["list"], ["show"], ["sample"], ["evaluate"]])
+@pytest.mark.parametrize("cmd", [[], ["run"], ["list"], ["show"], ["sample"], ["evaluate"],
+                                 ["sweep"]])
 def test_help_everywhere(cmd):
     result = invoke(*cmd, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output
