@@ -27,7 +27,7 @@ from ..config import flatten, override, to_dict
 from ..errors import CdliteError
 from ..fileio import write_json
 from .recipes import get_recipe
-from .runfolder import acquire_lock, describe_state, release, stop_on_signals
+from .runfolder import acquire_lock, describe_state, read_json, release, stop_on_signals
 from .tasks import cell_task, shared_task, write_tree
 
 MAX_CELLS = 1000  # a grid bigger than this needs --yes
@@ -122,7 +122,7 @@ class Ledger:
     def __init__(self, out: Path, spec: SweepSpec, cells: list[Cell]):
         self.out, self.spec, self.cells = out, spec, cells
         path = out / "sweep.json"
-        old = json.loads(path.read_text()) if path.is_file() else None
+        old = read_json(path, "sweep's ledger") if path.is_file() else None
         if old is not None and old.get("spec") != spec.to_dict():
             raise CdliteError(f"{out} holds a sweep of another spec ({old.get('spec')}); choose "
                               "another --out (or rerun it with the same recipe, grid, set, "
