@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CdliteError
 from ..fileio import save_figure, write_text
 from .sweep import SweepSpec
 from .sweep_figures import FIGURES
@@ -140,12 +139,6 @@ STUDIES = {s.name: s for s in (
                     study="capacity"),
           capacity_answer),
 )}
-
-
-def get_study(name: str) -> Study:
-    if name not in STUDIES:
-        raise CdliteError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
-    return STUDIES[name]
 
 
 def finish(out: Path, ledger) -> None:
