@@ -39,7 +39,7 @@ import numpy as np
 from cdlite import set_blas_threads
 from cdlite.backend import get_xp, make_rng, randint
 from cdlite.diffusion import EDMDenoiser, edm_loss
-from cdlite.diffusion.grids import karras_sigmas
+from cdlite.diffusion.grids import consistency_grid
 from cdlite.distill import ConsistencyFunction, cd_loss
 from cdlite.nn.layers import Linear, Residual
 from cdlite.nn.optim import Adam, clip_grad_norm, copy_params, ema_update
@@ -65,7 +65,7 @@ def problem(size: str, B: int, seed: int = 0):
     net = build_network("mlp", **opts)
     params = net.init(make_rng(seed))
     train = make_rng(seed + 1).standard_normal((n, net.d)).astype(np.float32)
-    grid = karras_sigmas(18, 0.002, 20.0, 7.0, np, np.float32)[:-1][::-1].copy()  # ascending
+    grid = consistency_grid(18, 0.002, 20.0, 7.0, np, np.float32)
     return net, params, train, grid
 
 

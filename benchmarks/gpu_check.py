@@ -111,7 +111,7 @@ def gpu_tests(timeout: int) -> dict:
 
 def _teacher_and_student(xp, steps: int = 20):
     """Train 20 teacher and 20 CD steps on `xp` from fixed seeds (the toy network)."""
-    from cdlite.diffusion import EDMDenoiser, edm_loss, karras_sigmas
+    from cdlite.diffusion import EDMDenoiser, edm_loss, consistency_grid
     from cdlite.distill import ConsistencyFunction, cd_loss
     from cdlite.nn.networks import build_network
     from cdlite.nn.optim import Adam, clip_grad_norm, copy_params, ema_update
@@ -127,7 +127,7 @@ def _teacher_and_student(xp, steps: int = 20):
         losses.append(loss)
     student = ConsistencyFunction(net, 1.0, 0.002)
     sp, target = copy_params(params), copy_params(params)
-    grid = karras_sigmas(18, 0.002, 20.0, 7.0, xp, np.float32)[:-1][::-1].copy()
+    grid = consistency_grid(18, 0.002, 20.0, 7.0, xp, np.float32)
     opt = Adam(2e-4)
     for _ in range(steps):
         loss, g = cd_loss(student, sp, target, den.bind(params), train, grid, rng)

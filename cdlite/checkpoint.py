@@ -89,8 +89,7 @@ def load_checkpoint(path, expected: dict | None = None) -> tuple[dict, dict]:
                           "but was not written by cdlite's save_checkpoint")
     if expected is not None:
         _check_expected(path, {k: a.shape for k, a in infos.items() if k != META_KEY}, expected)
-    npzio.check(path, infos)
-    arrays = npzio.load(path)
+    arrays = npzio.load(path, infos=infos)  # (checks sizes, bombs and the budget first)
     meta = read_meta(path, arrays.pop(META_KEY))
     bad = [k for k, a in arrays.items()
            if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all()]
@@ -110,8 +109,7 @@ def read_header(path) -> dict:
     if META_KEY not in infos:
         raise CdliteError(f"checkpoint {path} has no {META_KEY!r} header: it is not a cdlite "
                           "checkpoint (written by save_checkpoint)")
-    npzio.check(path, {META_KEY: infos[META_KEY]})
-    return read_meta(path, npzio.load(path, names=[META_KEY])[META_KEY])
+    return read_meta(path, npzio.load(path, names=[META_KEY], infos=infos)[META_KEY])
 
 
 def read_meta(path: str, header) -> dict:

@@ -165,9 +165,10 @@ def check(path, infos: dict[str, ArrayInfo], budget: int | None = None) -> None:
     check_budget(sum(a.nbytes for a in infos.values()), f"reading {path}", budget)
 
 
-def load(path, names=None, budget: int | None = None) -> dict[str, np.ndarray]:
-    """The arrays of a .npy ({"": array}) or .npz file (or only `names`), after `check`."""
-    infos = inspect(path)
+def load(path, names=None, budget: int | None = None, infos=None) -> dict[str, np.ndarray]:
+    """The arrays of a .npy ({"": array}) or .npz file (or only `names`), after `check`;
+    `infos`, what inspect(path) returned, saves reading the headers again."""
+    infos = inspect(path) if infos is None else infos
     if names is not None:
         missing = [n for n in names if n not in infos]
         if missing:

@@ -289,10 +289,10 @@ def test_cd_reference_is_cdlite_cd_loss():
 
     from cdlite.backend import make_rng, randint
     from cdlite.course.ex_cd import _cd_case, _cd_reference
-    from cdlite.diffusion import karras_sigmas
+    from cdlite.diffusion import consistency_grid
     from cdlite.distill import cd_loss
     student, params, target, teacher, x, _, _, _ = _cd_case(5)
-    grid = karras_sigmas(12, 0.002, 10.0)[:-1][::-1].copy()
+    grid = consistency_grid(12, 0.002, 10.0)
     loss_lib, grads_lib = cd_loss(student, params, target, teacher, x, grid, make_rng(9))
     rng = make_rng(9)  # the same draws, in cd_loss's order: n, then z
     idx = randint(rng, 0, len(grid) - 1, len(x))

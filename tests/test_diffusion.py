@@ -220,3 +220,11 @@ def test_teacher_training_works_with_the_random_feature_network():
     # typical sigma): measured 0.987 -> 0.936; an untrained readout would stay at 0.987
     assert after < 0.975 * before, (before, after)
     assert np.array_equal(res.params["W.W"], net.init(make_rng(1))["W.W"])  # W stays fixed
+
+
+def test_the_consistency_grid_is_the_karras_grid_read_backwards():
+    from cdlite.diffusion import consistency_grid
+    g = consistency_grid(18, 0.002, 20.0, 7.0)
+    assert g.shape == (18,) and g[0] == pytest.approx(0.002) and g[-1] == pytest.approx(20.0)
+    assert np.all(np.diff(g) > 0) and g.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(g, karras_sigmas(18, 0.002, 20.0, 7.0)[-2::-1])

@@ -47,7 +47,7 @@ def test_the_fake_refuses_what_cupy_refuses(cp):
 
 def _steps(xp, kind, opts, steps=6):
     """Teacher steps, then CD steps (Heun teacher, EMA target), on `xp`: the final weights."""
-    from cdlite.diffusion import EDMDenoiser, edm_loss, karras_sigmas
+    from cdlite.diffusion import EDMDenoiser, edm_loss, consistency_grid
     from cdlite.distill import ConsistencyFunction, cd_loss
     from cdlite.nn.networks import build_network
     from cdlite.nn.optim import Adam, clip_grad_norm, copy_params, ema_update
@@ -61,7 +61,7 @@ def _steps(xp, kind, opts, steps=6):
         opt.step(params, g)
     student = ConsistencyFunction(net, 1.2, 0.002)
     sp, target = copy_params(params), copy_params(params)
-    grid = karras_sigmas(10, 0.002, 20.0, 7.0, xp, np.float32)[:-1][::-1].copy()
+    grid = consistency_grid(10, 0.002, 20.0, 7.0, xp, np.float32)
     opt = Adam(1e-3)
     for _ in range(steps):
         _, g = cd_loss(student, sp, target, den.bind(params), train, grid, rng)
@@ -87,7 +87,7 @@ def test_training_steps_give_numpys_bits_on_the_device(cp, kind, opts):
 def test_a_step_makes_only_float32_arrays(cp):
     """No silent float64 upcast anywhere in a teacher step or a CD step (clipping's float64 norm
     is deliberate and checked apart)."""
-    from cdlite.diffusion import EDMDenoiser, edm_loss, karras_sigmas
+    from cdlite.diffusion import EDMDenoiser, edm_loss, consistency_grid
     from cdlite.distill import ConsistencyFunction, cd_loss
     from cdlite.nn.networks import build_network
     from cdlite.nn.optim import Adam, clip_grad_norm, ema_update
@@ -95,7 +95,7 @@ def test_a_step_makes_only_float32_arrays(cp):
     params = {k: cp.asarray(v) for k, v in net.init(make_rng(0)).items()}
     x = cp.asarray(make_rng(1).standard_normal((32, 2)).astype(np.float32))
     den, student = EDMDenoiser(net, 1.0), ConsistencyFunction(net, 1.0, 0.002)
-    grid = karras_sigmas(10, 0.002, 20.0, 7.0, cp, np.float32)[:-1][::-1].copy()
+    grid = consistency_grid(10, 0.002, 20.0, 7.0, cp, np.float32)
     target = {k: v.copy() for k, v in params.items()}
     opt, rng = Adam(1e-3), make_rng(2)
     with fake_cupy.record() as made:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backend import make_rng
 from ..data.gaussians import random_mixture
-from ..diffusion.grids import karras_sigmas
+from ..diffusion.grids import consistency_grid
 from ..distill.consistency import ConsistencyFunction
 from ..distill.losses import distance, teacher_ode_step
 from ..metrics.memorization import memorization_fraction
@@ -39,7 +39,7 @@ def _cd_case(seed, B=6, d=2, same_target=False):
     student = ConsistencyFunction(net, sigma_data=0.6, sigma_min=0.002)
     mixture = random_mixture(3, d, rng, spread=1.5, std=0.4)
     teacher = (lambda y, sigma: mixture.denoise(y, sigma))
-    grid = karras_sigmas(12, 0.002, 10.0)[:-1][::-1]  # ascending t_1 < ... < t_N
+    grid = consistency_grid(12, 0.002, 10.0)  # ascending t_1 < ... < t_N
     idx = rng.integers(0, len(grid) - 1, B)
     t_n, t_next = grid[idx][:, None], grid[idx + 1][:, None]  # (B, 1) columns
     x = mixture.sample(B, rng)

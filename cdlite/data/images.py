@@ -185,7 +185,7 @@ def load_array(path, key=None) -> np.ndarray:
         raise CdliteError(f"{path!r}: expected shape (n, d) for vectors or (n, h, w) for images, "
                           f"got {len(info.shape)}-D shape {info.shape}")
     npzio.check_budget(math.prod(info.shape) * 4, f"{path!r} as float32")
-    arr = npzio.load(path, names=[name])[name]
+    arr = npzio.load(path, names=[name], infos=infos)[name]
     out = arr.astype(np.float32)
     if np.isfinite(arr).all() and not np.isfinite(out).all():
         raise CdliteError(f"{path!r}: values up to {np.abs(arr).max():.3g} do not fit in float32 "

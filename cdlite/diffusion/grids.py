@@ -26,6 +26,13 @@ def karras_sigmas(N: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho
     return xp.asarray(np.append(s, 0.0).astype(dtype))
 
 
+def consistency_grid(N: int, sigma_min: float = 0.002, sigma_max: float = 80.0,
+                     rho: float = 7.0, xp=np, dtype=np.float64):
+    """The ascending grid t_1 = sigma_min < ... < t_N = sigma_max of consistency distillation and
+    training (Song et al. 2023, section 5): the Karras grid read backwards, without its final 0."""
+    return karras_sigmas(N, sigma_min, sigma_max, rho, xp, dtype)[:-1][::-1].copy()  # (N,)
+
+
 def sample_training_sigmas(rng, B: int, P_mean: float = -1.2, P_std: float = 1.2, xp=np,
                            dtype=np.float32):
     """ln(sigma) ~ Normal(P_mean, P_std^2): where EDM spends its training effort. (B,)"""

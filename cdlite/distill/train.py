@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 
 from ..backend import array_module, randint
-from ..diffusion.grids import karras_sigmas
+from ..diffusion.grids import consistency_grid
 from ..config import Config, at_least, positive
 from ..nn.loop import check_loss, check_training_data, evaluation_ema, evaluation_hook, restore
 from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_update
@@ -83,8 +83,7 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
 
     def grid_for(step):
         N = ct_grid_size(step, cfg.steps, s1=cfg.N - 1) if cfg.ct_schedule else cfg.N
-        # ascending t_1 = sigma_min < ... < t_N = sigma_max: the Karras grid read backwards
-        return karras_sigmas(N, sigma_min, sigma_max, rho, xp, train_x.dtype)[:-1][::-1].copy()
+        return consistency_grid(N, sigma_min, sigma_max, rho, xp, train_x.dtype)
 
     evaluate = evaluation_hook(result, on_eval, on_state, opt, rng, target)
 

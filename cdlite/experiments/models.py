@@ -56,10 +56,6 @@ def param_shapes(net) -> dict:
 
 # --- model checkpoints --------------------------------------------------------------------
 
-def save_model(path, params: dict, meta: dict) -> None:
-    save_checkpoint(path, params, meta)
-
-
 def _number(meta, key, path, low=0.0, strict=True):
     v = meta.get(key)
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and \

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import get_xp, to_numpy
+from ..checkpoint import save_checkpoint
 from ..config import to_dict
 from ..data import Dataset
 from ..diffusion import EDMDenoiser, EmpiricalOptimalDenoiser, generate, train_teacher
@@ -30,9 +31,9 @@ from ..nn.networks import make_network, network_spec
 from ..nn.optim import copy_params
 from ..npzio import check_budget
 from .config import RunConfig
-from .curves import plateau
+from .curves import plateau, scores_of
 from .evaluation import curve_point, evaluate_samples, levelled_off
-from .models import load_model, load_state, param_shapes, save_model, save_state
+from .models import load_model, load_state, param_shapes, save_state
 from .runfolder import RunFolder
 from .streams import Eval, Train, rng
 
@@ -123,12 +124,6 @@ class Context:
         weights = (net or self.net).init(rng(self.cfg.seed, stream))
         return {k: self.xp.asarray(v) for k, v in weights.items()}
 
-    def quality_key(self) -> str:
-        """The score that judges quality here (cdlite.experiments.curves): the log-likelihood
-        for mixtures, the classifier's Frechet distance for images, else energy distance."""
-        if self.ds.mixture is not None:
-            return "loglik"
-        return "frechet_features" if self.features is not None else "energy_distance"
 
 
 def make_context(cfg: RunConfig, folder: RunFolder, prepared: Prepared) -> Context:
@@ -241,7 +236,7 @@ def distillation_stage(ctx: Context, D, teacher_params) -> tuple:
 
     def plateau_of_curve(step=None):
         return plateau(curve, dc.plateau_window, dc.plateau_tol, dc.plateau_quality_tol,
-                       ctx.quality_key())
+                       scores_of(ctx.folder.metrics)[0])  # the run's first quality score
     res = distill(D, student, params, ctx.train, dc, rng(cfg.seed, Train.DISTILL),
                   dif.sigma_min, dif.sigma_max, dif.rho, on_eval, ctx.folder.progress, resume,
                   on_state, stop=(lambda step: plateau_of_curve()["reached"]) if dc.plateau
@@ -340,7 +335,7 @@ def training_hooks(ctx: Context, role: str, model, samplers: list, steps_planned
         for name, sample, sample_stream, metric_stream in samplers:
             x, _ = sample(model.bind(params), rng(seed, sample_stream, step))
             if point is None:
-                save_model(folder.path / "checkpoints" / f"{role}.npz", params,
+                save_checkpoint(folder.path / "checkpoints" / f"{role}.npz", params,
                            {**meta, "step": step, "steps_planned": steps_planned})
             p = curve_point(x, ctx.ds, ctx.cfg, rng(seed, metric_stream, step),
                             denoise=model.bind(params) if point is None else None,

@@ -28,7 +28,7 @@ from ..errors import CdliteError
 from ..fileio import write_json
 from .recipes import get_recipe
 from .runfolder import acquire_lock, describe_state, read_json, release, stop_on_signals
-from .tasks import cell_task, shared_task, write_tree
+from .tasks import cell_task, read_tree, shared_task, write_tree
 
 MAX_CELLS = 1000  # a grid bigger than this needs --yes
 
@@ -174,11 +174,9 @@ def _install(out: Path, rel: str, files: dict) -> None:
 
 
 def _read_shared(out: Path, key: str):
+    """The files a shared task of an earlier session left, or None."""
     folder = out / "shared" / key
-    if not folder.is_dir():
-        return None
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return read_tree(folder) if folder.is_dir() else None
 
 
 # --- running it -----------------------------------------------------------------------------
