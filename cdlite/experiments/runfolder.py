@@ -198,7 +198,7 @@ class RunFolder:
             metrics = read_metrics(path)
             samples = {}
             if (path / "samples.npz").is_file():
-                samples = {k: v for k, v in npzio.load(path / "samples.npz").items()}
+                samples = dict(npzio.load(path / "samples.npz"))
         except BaseException:
             release(path)
             raise
