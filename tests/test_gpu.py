@@ -70,7 +70,7 @@ def test_quick_pipeline_on_the_gpu(tmp_path):
 
 
 def test_training_steps_match_numpy_to_rounding(cp):
-    """Teacher and CD steps (workspaces, flat gradients, flat Adam, EMA target) on the GPU: the
+    """Teacher and CD steps (plain passes, Adam, EMA target) on the GPU: the
     same weights as NumPy's to float32 rounding (the fake-device test checks the bits)."""
     from test_fake_gpu import NETS, _steps
     for kind, opts in NETS:
@@ -79,22 +79,18 @@ def test_training_steps_match_numpy_to_rounding(cp):
             np.testing.assert_allclose(device[k], host[k], rtol=1e-3, atol=1e-5, err_msg=k)
 
 
-def test_workspace_paths_on_the_gpu(cp):
+def test_forward_and_backward_on_the_gpu_match_numpy(cp):
     from cdlite.nn.networks import build_network
-    from cdlite.nn.workspace import FlatDict, Workspace
     net = build_network("mlp", d=4, hidden=64, depth=3, input_fourier=8)
-    params = {k: cp.asarray(v + np.float32(0.05)) for k, v in
-              net.init(backend.make_rng(0)).items()}
-    x = cp.asarray(backend.randn(backend.make_rng(1), (128, 4)))
-    c = cp.asarray(backend.randn(backend.make_rng(2), (128,)))
-    F, cache = net.forward(params, x, c)
-    Fe, _ = net.forward(params, x, c, ws=Workspace(forward_only=True))
-    Fw, cache_w = net.forward(params, x, c, ws=Workspace())
-    _, g = net.backward(params, F, cache, need_dx=False)
-    _, gw = net.backward(params, F, cache_w, need_dx=False, ws=Workspace())
-    assert isinstance(gw, FlatDict) and gw.flat.dtype == np.float32
-    np.testing.assert_allclose(backend.to_numpy(Fe), backend.to_numpy(F), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(backend.to_numpy(Fw), backend.to_numpy(F), rtol=1e-5, atol=1e-6)
+    host = {k: v + np.float32(0.05) for k, v in net.init(backend.make_rng(0)).items()}
+    x = backend.randn(backend.make_rng(1), (128, 4))
+    c = backend.randn(backend.make_rng(2), (128,))
+    F, cache = net.forward(host, x, c)
+    _, g = net.backward(host, F, cache, need_dx=False)
+    params = {k: cp.asarray(v) for k, v in host.items()}
+    Fd, cache_d = net.forward(params, cp.asarray(x), cp.asarray(c))
+    _, gd = net.backward(params, Fd, cache_d, need_dx=False)
+    assert Fd.dtype == np.float32 and all(v.dtype == np.float32 for v in gd.values())
+    np.testing.assert_allclose(backend.to_numpy(Fd), F, rtol=1e-5, atol=1e-6)
     for k in g:
-        np.testing.assert_allclose(backend.to_numpy(gw[k]), backend.to_numpy(g[k]), rtol=1e-4,
-                                   atol=1e-6)
+        np.testing.assert_allclose(backend.to_numpy(gd[k]), g[k], rtol=1e-4, atol=1e-6)

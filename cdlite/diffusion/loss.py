@@ -9,25 +9,20 @@ dimensions). lambda * c_out^2 = 1: the network's effective target has unit weigh
 from __future__ import annotations
 
 from ..backend import array_module, randn
-from ..nn.workspace import ws_arg
 from .grids import sample_training_sigmas
 from .precond import sigma_column
 
 
 def denoising_loss(denoiser, params, x, sigma, noise):
-    """Weighted loss and its parameter gradients for given noise levels (B,) and noise (B, d).
-
-    The forward/backward pair runs in the denoiser's `train_ws` (reused arrays) when it has one;
-    the gradients returned are fresh arrays at every call."""
-    ws = ws_arg(getattr(denoiser, "train_ws", None))
+    """Weighted loss and its parameter gradients for given noise levels (B,) and noise (B, d)."""
     s = sigma_column(sigma, x)  # (B, 1)
     y = x + s * noise  # (B, d)
-    D, cache = denoiser.forward(params, y, s[:, 0], **ws)
+    D, cache = denoiser.forward(params, y, s[:, 0])
     lam = (s * s + denoiser.sigma_data ** 2) / (s * denoiser.sigma_data) ** 2  # (B, 1)
     err = D - x  # (B, d)
     loss = float((lam * err * err).mean())
     dD = (2.0 / err.size) * lam * err  # dL/dD
-    return loss, denoiser.backward(params, dD, cache, **ws)
+    return loss, denoiser.backward(params, dD, cache)
 
 
 def edm_loss(denoiser, params, x, rng, P_mean: float = -1.2, P_std: float = 1.2):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from ..backend import array_module
 from ..errors import CdliteError
-from ..nn.workspace import Workspace, takes_workspace, ws_arg
 
 
 def sigma_column(sigma, y):
@@ -47,33 +46,24 @@ def edm_coeffs(sigma, sigma_data: float):
 
 
 class EDMDenoiser:
-    """D_theta(y, sigma) for a network `net` (an MLP or a RandomFeatureNet) and its `params`.
-
-    Two workspaces (cdlite.nn.workspace) keep the network's intermediate arrays from one call to
-    the next: `train_ws` for the forward/backward pair inside `denoising_loss`, `eval_ws` for
-    the functions made by `bind` (sampling, CD's teacher). `forward` and `backward` called
-    without `ws` return fresh arrays, as any layer does."""
+    """D_theta(y, sigma) for a network `net` (an MLP or a RandomFeatureNet) and its `params`."""
 
     def __init__(self, net, sigma_data: float):
         self.net, self.sigma_data = net, float(sigma_data)
-        fast = takes_workspace(net)
-        self.train_ws, self.eval_ws = (Workspace(), Workspace(forward_only=True)) if fast \
-            else (None, None)
 
-    def forward(self, params, y, sigma, ws=None):
+    def forward(self, params, y, sigma):
         s = sigma_column(sigma, y)  # (B, 1)
         c_skip, c_out, c_in, c_noise = edm_coeffs(s, self.sigma_data)
-        F, cache = self.net.forward(params, c_in * y, c_noise[:, 0], **ws_arg(ws))  # (B, d)
-        D = c_skip * y + c_out * F  # (B, d), a fresh array even with ws
+        F, cache = self.net.forward(params, c_in * y, c_noise[:, 0])  # (B, d)
+        D = c_skip * y + c_out * F  # (B, d)
         return D, (cache, c_out)
 
-    def backward(self, params, dD, cache, ws=None):
+    def backward(self, params, dD, cache):
         """Gradients of a loss w.r.t. the parameters, given dL/dD (no gradient w.r.t. y)."""
         net_cache, c_out = cache
-        _, grads = self.net.backward(params, dD * c_out, net_cache, need_dx=False, **ws_arg(ws))
+        _, grads = self.net.backward(params, dD * c_out, net_cache, need_dx=False)
         return grads
 
     def bind(self, params):
-        """The plain function y, sigma -> D(y, sigma) that the samplers take (forward only: no
-        cache is kept, the network's arrays are reused from call to call)."""
-        return lambda y, sigma: self.forward(params, y, sigma, self.eval_ws)[0]
+        """The plain function y, sigma -> D(y, sigma) that the samplers take."""
+        return lambda y, sigma: self.forward(params, y, sigma)[0]

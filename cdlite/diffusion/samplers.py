@@ -14,6 +14,7 @@ teacher takes exactly one of them; there sigma is a (B, 1) column, one level per
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -56,33 +57,26 @@ def sample_euler(denoiser, x, sigmas, rng=None, callback=None):
     return x, len(sigmas) - 1
 
 
-def sample_heun(denoiser, x, sigmas, rng=None, callback=None):
-    """Algorithm 1 (deterministic sampler) of Karras et al. (2022): Heun steps, except a plain
-    Euler step on the last step to sigma = 0. NFE = 2N - 1."""
-    nfe = 0
-    for i in range(len(sigmas) - 1):
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
-        d, D = slope(denoiser, x, s)
-        if callback:
-            callback(i, x, s, D)
-        x = heun_step(denoiser, x, d, s, s_next) if s_next > 0 else euler_step(x, d, s, s_next)
-        nfe += 2 if s_next > 0 else 1
-    return x, nfe
+def sample_heun(denoiser, x, sigmas, rng=None, callback=None, S_churn: float = 0.0,
+                S_tmin: float = 0.0, S_tmax: float = float("inf"), S_noise: float = 1.0):
+    """Heun's method on the probability-flow ODE, with EDM's optional stochastic churn
+    (k-diffusion's `sample_heun`). NFE = 2N - 1: the last step, to sigma = 0, is an Euler step.
 
-
-def sample_edm_stochastic(denoiser, x, sigmas, rng, callback=None, S_churn: float = 30.0,
-                          S_tmin: float = 0.0, S_tmax: float = float("inf"),
-                          S_noise: float = 1.0):
-    """Algorithm 2 (stochastic sampler) of Karras et al. (2022): before each Heun step, add noise
-    to raise sigma to s_hat = s (1 + gamma), gamma = min(S_churn / N, sqrt(2) - 1) inside
-    [S_tmin, S_tmax]. NFE = 2N - 1."""
+    S_churn = 0: Algorithm 1 (deterministic sampler) of Karras et al. (2022).
+    S_churn > 0: Algorithm 2 (stochastic sampler): before each step, fresh noise raises the level
+    from s to s_hat = s (1 + gamma), gamma = min(S_churn / N, sqrt(2) - 1) for s in
+    [S_tmin, S_tmax] (0 elsewhere); the step then runs from s_hat. Needs `rng`.
+    """
+    if S_churn > 0 and rng is None:
+        raise CdliteError(f"S_churn = {S_churn} adds fresh noise: pass a random generator rng "
+                          "(cdlite.backend.make_rng(seed)), or S_churn=0")
     N = len(sigmas) - 1
     nfe = 0
     for i in range(N):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         gamma = min(S_churn / N, math.sqrt(2) - 1) if S_tmin <= s <= S_tmax else 0.0
         s_hat = s * (1 + gamma)
-        if gamma > 0:  # lines 4-7: churn, fresh noise raises the level from s to s_hat
+        if gamma > 0:  # Algorithm 2, lines 4-6: churn, fresh noise raises the level to s_hat
             eps = S_noise * randn(rng, x.shape, array_module(x), x.dtype)
             x = x + math.sqrt(s_hat ** 2 - s ** 2) * eps
         d, D = slope(denoiser, x, s_hat)
@@ -94,7 +88,9 @@ def sample_edm_stochastic(denoiser, x, sigmas, rng, callback=None, S_churn: floa
     return x, nfe
 
 
-SAMPLERS = {"euler": sample_euler, "heun": sample_heun, "stochastic": sample_edm_stochastic}
+# "stochastic" is the same loop with EDM's churn on (Algorithm 2); S_churn=... overrides 30
+SAMPLERS = {"euler": sample_euler, "heun": sample_heun,
+            "stochastic": functools.partial(sample_heun, S_churn=30.0)}
 
 
 def generate(denoiser, m: int, d: int, sigmas, rng, sampler: str = "heun", xp=None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from ..backend import array_module
 from ..diffusion.precond import edm_input_coeffs, sigma_column
-from ..nn.workspace import Workspace, takes_workspace, ws_arg
 
 
 def consistency_coeffs(sigma, sigma_data: float, sigma_min: float):
@@ -25,32 +24,24 @@ def consistency_coeffs(sigma, sigma_data: float, sigma_min: float):
 
 
 class ConsistencyFunction:
-    """f_theta(x, sigma) for a network `net` (MLP or RandomFeatureNet) and its params.
-
-    Workspaces as in EDMDenoiser: `train_ws` for the student's forward/backward inside the
-    consistency losses, `eval_ws` for forward-only evaluations (the target f_theta_minus and the
-    functions made by `bind`)."""
+    """f_theta(x, sigma) for a network `net` (MLP or RandomFeatureNet) and its params."""
 
     def __init__(self, net, sigma_data: float, sigma_min: float):
         self.net, self.sigma_data, self.sigma_min = net, float(sigma_data), float(sigma_min)
-        fast = takes_workspace(net)
-        self.train_ws, self.eval_ws = (Workspace(), Workspace(forward_only=True)) if fast \
-            else (None, None)
 
-    def forward(self, params, x, sigma, ws=None):
+    def forward(self, params, x, sigma):
         s = sigma_column(sigma, x)  # (B, 1)
         c_skip, c_out = consistency_coeffs(s, self.sigma_data, self.sigma_min)
         c_in, c_noise = edm_input_coeffs(s, self.sigma_data)  # EDM's, as for the teacher
-        F, cache = self.net.forward(params, c_in * x, c_noise[:, 0], **ws_arg(ws))  # (B, d)
-        return c_skip * x + c_out * F, (cache, c_out)  # f: a fresh array even with ws
+        F, cache = self.net.forward(params, c_in * x, c_noise[:, 0])  # (B, d)
+        return c_skip * x + c_out * F, (cache, c_out)
 
-    def backward(self, params, df, cache, ws=None):
+    def backward(self, params, df, cache):
         """Parameter gradients of a loss, given dL/df (no gradient w.r.t. x)."""
         net_cache, c_out = cache
-        _, grads = self.net.backward(params, df * c_out, net_cache, need_dx=False, **ws_arg(ws))
+        _, grads = self.net.backward(params, df * c_out, net_cache, need_dx=False)
         return grads
 
     def bind(self, params):
-        """The plain function x, sigma -> f(x, sigma) that sample_consistency takes (forward
-        only, the network's arrays reused from call to call)."""
-        return lambda x, sigma: self.forward(params, x, sigma, self.eval_ws)[0]
+        """The plain function x, sigma -> f(x, sigma) that sample_consistency takes."""
+        return lambda x, sigma: self.forward(params, x, sigma)[0]

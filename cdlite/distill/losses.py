@@ -22,7 +22,6 @@ from ..backend import array_module, randint, randn
 from ..diffusion.precond import sigma_column
 from ..diffusion.samplers import euler_step, heun_step, slope
 from ..errors import CdliteError
-from ..nn.workspace import ws_arg
 
 
 SOLVERS = ("heun", "euler")            # the teacher's ODE step in CD
@@ -69,16 +68,11 @@ def _draw_pair(x, grid, rng):
 
 def _consistency_loss(student, params, target_params, x_next, t_next, x_hat, t_n, dist, c):
     """d(f_theta(x_{n+1}, t_{n+1}), f_theta_minus(x_hat_n, t_n)), gradient through the first
-    (Algorithm 2, line 6; Algorithm 3, line 5; lambda(t_n) = 1).
-
-    The target is evaluated forward only (its own workspace, no cache kept for a backward);
-    the student's forward/backward pair runs in the student's training workspace."""
-    ws_eval = ws_arg(getattr(student, "eval_ws", None))
-    ws = ws_arg(getattr(student, "train_ws", None))
-    f_target, _ = student.forward(target_params, x_hat, t_n[:, 0], **ws_eval)  # stop-gradient
-    f, cache = student.forward(params, x_next, t_next[:, 0], **ws)
+    (Algorithm 2, line 6; Algorithm 3, line 5; lambda(t_n) = 1)."""
+    f_target, _ = student.forward(target_params, x_hat, t_n[:, 0])  # stop-gradient
+    f, cache = student.forward(params, x_next, t_next[:, 0])
     loss, df = distance(f, f_target, dist, c)
-    return loss, student.backward(params, df, cache, **ws)
+    return loss, student.backward(params, df, cache)
 
 
 def cd_loss(student, params, target_params, teacher, x, grid, rng, solver="heun",

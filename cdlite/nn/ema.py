@@ -2,9 +2,7 @@
 theta_minus of consistency distillation (Song et al. 2023)."""
 from __future__ import annotations
 
-from ..backend import array_module
 from ..errors import CdliteError
-from .workspace import FlatDict, flat_views, same_flat_layout
 
 
 def ema_update(ema_params: dict, params: dict, rate: float) -> None:
@@ -12,7 +10,7 @@ def ema_update(ema_params: dict, params: dict, rate: float) -> None:
     theta_minus <- mu theta_minus + (1 - mu) theta of Song et al. 2023), in place.
 
     Written as ema += (1 - rate) (param - ema), which equals rate*ema + (1-rate)*param but
-    leaves a fixed buffer (param == ema) exactly unchanged. Every key is updated, buffers too.
+    leaves a fixed array (param == ema) exactly unchanged. Every key is updated, fixed ones too.
     """
     if not 0.0 <= rate <= 1.0:
         raise CdliteError(f"EMA rate must be in [0, 1], got {rate}; e.g. 0.999, or "
@@ -22,29 +20,11 @@ def ema_update(ema_params: dict, params: dict, rate: float) -> None:
         only_params = sorted(params.keys() - ema_params.keys())
         raise CdliteError(f"EMA and parameters have different keys: only in EMA {only_ema}, only "
                           f"in params {only_params}; make the EMA with copy_params(params)")
-    if same_flat_layout(ema_params, params):  # e.g. CD's target and student: one vector each
-        e, p = ema_params.flat, params.flat
-        if rate == 0.0:
-            e[...] = p
-        else:
-            d = p - e
-            d *= 1.0 - rate
-            e += d
-        return
-    scratch = None  # one array for every key's (p - e): no temporary per key
     for k, p in params.items():
-        e = ema_params[k]
         if rate == 0.0:  # mu = 0: an exact copy (e + (p - e) can differ from p in the last bit)
-            e[...] = p
-            continue
-        xp = array_module(p)
-        dtype = xp.result_type(p, e)
-        if scratch is None or scratch.size < p.size or scratch.dtype != dtype or \
-                type(scratch) is not type(p):
-            scratch = xp.empty(max(q.size for q in params.values()), dtype)
-        d = xp.subtract(p, e, out=scratch[:p.size].reshape(p.shape))
-        d *= 1.0 - rate
-        e += d
+            ema_params[k][...] = p
+        else:
+            ema_params[k] += (1.0 - rate) * (p - ema_params[k])
 
 
 def ema_rate_from_half_life(half_life_steps: float) -> float:
@@ -59,17 +39,5 @@ def ema_rate_from_half_life(half_life_steps: float) -> float:
 
 
 def copy_params(params: dict) -> dict:
-    """A deep copy of a parameter dict (new arrays, same device and dtype), e.g. to start an EMA.
-
-    When all arrays share a dtype and device, the copies are views into one flat vector (a
-    FlatDict), so that `ema_update` between two such copies is three operations."""
-    arrays = list(params.values())
-    if not arrays or any(type(a) is not type(arrays[0]) or a.dtype != arrays[0].dtype
-                         for a in arrays):
-        return {k: v.copy() for k, v in params.items()}
-    layout = tuple((k, v.shape) for k, v in params.items())
-    flat = array_module(arrays[0]).empty(sum(a.size for a in arrays), dtype=arrays[0].dtype)
-    views = flat_views(flat, layout)
-    for k, v in params.items():
-        views[k][...] = v
-    return FlatDict(flat, views)
+    """A deep copy of a parameter dict (new arrays, same device and dtype), e.g. to start an EMA."""
+    return {k: v.copy() for k, v in params.items()}

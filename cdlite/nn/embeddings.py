@@ -7,7 +7,7 @@ the parameter "<name>.freqs" (B is the batch size everywhere in cdlite):
   - sinusoidal: fixed geometric frequencies, the transformer position code, for scalar c_noise;
   - Fourier: fixed random frequencies ~ N(0, scale^2). On the input x they let an MLP represent
     sharp functions (the "spectral bias" of plain MLPs keeps them smooth, so they do not memorize).
-The frequencies live in `params` as a fixed buffer (no gradient), so checkpoints carry them.
+The frequencies live in `params` as a fixed array (no gradient), so checkpoints carry them.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import CdliteError
-from .workspace import buffer
 
 
 class _CosSin:
@@ -37,21 +36,16 @@ class _CosSin:
     def init(self, rng, dtype=np.float32):
         return {self.freqs: self.frequencies(rng).astype(dtype)}
 
-    def forward(self, params, x, ws=None, out=None):
-        """[cos, sin] (B, E), written into `out` when given (e.g. the columns of a network's
-        input that they occupy: no separate array, no concatenation)."""
+    def forward(self, params, x):
+        """[cos(2 pi x Om), sin(2 pi x Om)] (B, E)."""
         xp = array_module(x)
         if x.ndim == 1:
             x = x[:, None]  # scalar c_noise per row -> (B, 1)
-        k = self.dim // 2
-        if out is None:
-            out = xp.empty((x.shape[0], self.dim), dtype=x.dtype)
-        z = xp.matmul(x, params[self.freqs], out=buffer(ws, self, "z", (x.shape[0], k), x))
-        z *= 2 * math.pi  # 2 pi x Om  (B, E/2)
-        c, s = xp.cos(z, out=out[:, :k]), xp.sin(z, out=out[:, k:])
-        return out, (x, c, s)  # (B, E)
+        z = 2 * math.pi * (x @ params[self.freqs])  # (B, E/2)
+        c, s = xp.cos(z), xp.sin(z)
+        return xp.concatenate([c, s], axis=1), (x, c, s)  # (B, E)
 
-    def backward(self, params, dy, cache, need_dx=True, ws=None):
+    def backward(self, params, dy, cache, need_dx=True):
         if not need_dx:
             return None, {}
         x, c, s = cache

@@ -28,7 +28,6 @@ from ..config import Config, at_least
 from ..errors import CdliteError
 from .embeddings import FourierEmbedding, SinusoidalEmbedding
 from .layers import ACTIVATIONS, Linear, Residual, Sequential, make_activation
-from .workspace import buffer, new_grads
 
 
 Activation = Literal[tuple(ACTIVATIONS)]
@@ -80,7 +79,6 @@ EMBEDDINGS = {"sinusoidal": lambda dim: SinusoidalEmbedding("emb", dim),
 
 class MLP:
     """F(x, c_noise): an MLP on input features and a noise-level embedding."""
-    takes_workspace = True  # forward/backward accept ws (cdlite.nn.workspace)
 
     def __init__(self, cfg: MLPConfig, d: int):
         self.cfg, self.d = cfg, int(d)
@@ -114,57 +112,47 @@ class MLP:
                 p.update(m.init(rng, dtype))
         return p
 
-    def forward(self, params, x, c_noise, ws=None):
+    def forward(self, params, x, c_noise):
         xp = array_module(x)
-        B, d = x.shape
-        # the first layer's input [x, Fourier(x), e(c_noise)] (concat) or [x, Fourier(x)] (add):
-        # each piece is written straight into its columns of one array (I = its width)
-        n_in = self.inp.d_in
-        inp = buffer(ws, self, "input", (B, n_in), x)
-        inp = xp.empty((B, n_in), dtype=x.dtype) if inp is None else inp  # (B, I)
-        inp[:, :d] = x
+        # (the caches are named cache_*: c_in, c_noise, ... are EDM's coefficients, not caches)
+        e, _ = self.emb.forward(params, c_noise)  # e(c_noise) (B, E)
+        parts = [x]
         cache_four = None
         if self.fourier:
-            k2 = 2 * self.cfg.input_fourier
-            _, cache_four = self.fourier.forward(params, x, ws, out=inp[:, d:d + k2])  # (B, 2k)
-        # (the caches are named cache_*: c_in, c_noise, ... are EDM's coefficients, not caches)
+            four, cache_four = self.fourier.forward(params, x)  # Fourier(x) (B, 2k)
+            parts.append(four)
         if self.inp_emb is None:
-            _, cache_emb = self.emb.forward(params, c_noise, ws, out=inp[:, n_in - self.emb.dim:])
-            h, cache_inp = self.inp.forward(params, inp, ws)  # (B, H)
-            cache_inp_emb = None
-        else:
-            e, cache_emb = self.emb.forward(params, c_noise, ws,
-                                            out=buffer(ws, self, "emb", (B, self.emb.dim), x))
-            h, cache_inp = self.inp.forward(params, inp, ws)  # (B, H)
-            he, cache_inp_emb = self.inp_emb.forward(params, e, ws)
-            h += he
-        F, cache_trunk = self.trunk.forward(params, h, ws)  # (B, d)
-        return F, (cache_four, cache_inp, cache_inp_emb, cache_trunk, cache_emb)
+            parts.append(e)
+        inp = xp.concatenate(parts, axis=1)  # [x, Fourier(x), e(c_noise)] (B, I)
+        h, cache_inp = self.inp.forward(params, inp)  # (B, H)
+        cache_inp_emb = None
+        if self.inp_emb is not None:  # emb_mode "add": W1 [x, Fourier(x)] + We e(c_noise)
+            he, cache_inp_emb = self.inp_emb.forward(params, e)
+            h = h + he
+        F, cache_trunk = self.trunk.forward(params, h)  # (B, d)
+        return F, (cache_four, cache_inp, cache_inp_emb, cache_trunk)
 
-    def backward(self, params, dF, cache, need_dx: bool = True, ws=None):
-        cache_four, cache_inp, cache_inp_emb, cache_trunk, cache_emb = cache
+    def backward(self, params, dF, cache, need_dx: bool = True):
+        cache_four, cache_inp, cache_inp_emb, cache_trunk = cache
         d = self.d
-        grads = new_grads(ws, params, self.trainable)  # with ws: views of one flat vector
-        dh, g = self.trunk.backward(params, dF, cache_trunk, ws=ws)
-        grads.update(g)
-        dfeat, g = self.inp.backward(params, dh, cache_inp, need_dx, ws)
+        dh, grads = self.trunk.backward(params, dF, cache_trunk)
+        dinp, g = self.inp.backward(params, dh, cache_inp, need_dx)
         grads.update(g)
         if self.inp_emb is not None:
-            _, g = self.inp_emb.backward(params, dh, cache_inp_emb, False, ws)
+            _, g = self.inp_emb.backward(params, dh, cache_inp_emb, False)
             grads.update(g)
         if not need_dx:
             return None, grads
-        dx = dfeat[:, :d]
+        dx = dinp[:, :d]  # the columns of x in [x, Fourier(x), e(c_noise)]
         if self.fourier:
-            k2 = 2 * self.cfg.input_fourier
-            dx = dx + self.fourier.backward(params, dfeat[:, d:d + k2], cache_four)[0]
+            dfour = dinp[:, d:d + 2 * self.cfg.input_fourier]
+            dx = dx + self.fourier.backward(params, dfour, cache_four)[0]
         return dx, grads  # gradient w.r.t. c_noise is never needed and not computed
 
 
 class RandomFeatureNet:
     """F = phi(z W / sqrt(I)) @ A / sqrt(p), z = [x, e(c_noise)] (Bonnaire et al. 2025, eq. for
     s_A; W and A stored transposed, see the module docstring)."""
-    takes_workspace = True  # forward/backward accept ws (cdlite.nn.workspace)
 
     def __init__(self, cfg: RFConfig, d: int):
         self.cfg, self.d = cfg, int(d)
@@ -182,34 +170,26 @@ class RandomFeatureNet:
         p.update(self.readout.init(rng, dtype))
         return p
 
-    def forward(self, params, x, c_noise, ws=None):
-        xp = array_module(x)
+    def forward(self, params, x, c_noise):
         z = x
         if self.emb:
-            B, d = x.shape
-            z = buffer(ws, self, "z", (B, self.d_in), x)
-            z = xp.empty((B, self.d_in), dtype=x.dtype) if z is None else z  # (B, I)
-            z[:, :d] = x                                       # z = [x, e(c_noise)]
-            self.emb.forward(params, c_noise, ws, out=z[:, d:])
-        pre, cache_first = self.first.forward(params, z, ws)  # (B, p)
-        pre *= 1.0 / math.sqrt(self.d_in)
-        phi, cache_act = self.act.forward(params, pre, ws)  # (B, p)
-        F, cache_read = self.readout.forward(params, phi, ws)  # (B, d)
-        F *= 1.0 / math.sqrt(self.cfg.p)
-        return F, (cache_first, cache_act, cache_read)
+            e, _ = self.emb.forward(params, c_noise)
+            z = array_module(x).concatenate([x, e], axis=1)  # z = [x, e(c_noise)] (B, I)
+        pre, cache_first = self.first.forward(params, z)  # (B, p)
+        phi, cache_act = self.act.forward(params, pre * (1.0 / math.sqrt(self.d_in)))  # (B, p)
+        F, cache_read = self.readout.forward(params, phi)  # (B, d)
+        return F * (1.0 / math.sqrt(self.cfg.p)), (cache_first, cache_act, cache_read)
 
-    def backward(self, params, dF, cache, need_dx: bool = True, ws=None):
-        xp = array_module(dF)
+    def backward(self, params, dF, cache, need_dx: bool = True):
         cache_first, cache_act, cache_read = cache
-        grads = new_grads(ws, params, self.trainable)  # with ws: views of one flat vector
-        dF = xp.multiply(dF, 1.0 / math.sqrt(self.cfg.p), out=buffer(ws, self, "dF", dF.shape, dF))
-        dphi, g = self.readout.backward(params, dF, cache_read, need_dx or self.cfg.train_first, ws)
-        grads.update(g)
-        if not (need_dx or self.cfg.train_first):
+        need_dphi = need_dx or self.cfg.train_first
+        dphi, grads = self.readout.backward(params, dF * (1.0 / math.sqrt(self.cfg.p)),
+                                            cache_read, need_dphi)
+        if not need_dphi:
             return None, grads
-        dpre, _ = self.act.backward(params, dphi, cache_act, ws=ws)
-        dpre *= 1.0 / math.sqrt(self.d_in)
-        dz, g = self.first.backward(params, dpre, cache_first, need_dx, ws)
+        dpre, _ = self.act.backward(params, dphi, cache_act)
+        dz, g = self.first.backward(params, dpre * (1.0 / math.sqrt(self.d_in)), cache_first,
+                                    need_dx)
         grads.update(g)
         return (dz[:, :self.d] if need_dx else None), grads
 

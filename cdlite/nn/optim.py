@@ -3,11 +3,11 @@ schedules live in cdlite.nn.schedules, the exponential moving average (EMA) of p
 cdlite.nn.ema; both are importable from here too, as before.
 
 Conventions of cdlite: a network's parameters are a flat dict `params: dict[str, array]`; the
-gradients are a dict with the same keys, but only for the trainable entries (fixed buffers, such
+gradients are a dict with the same keys, but only for the trainable entries (fixed arrays, such
 as frozen random features, have no gradient and are never touched by an optimizer). Every update
 below happens in place, so the arrays a network holds stay the same objects during training.
 
-Optimizer state (momentum buffers, Adam moments) is created lazily on the first step, with the
+Optimizer state (the Adam moments) is created lazily on the first step, with the
 shape, dtype and device of its parameter, and is saved and restored with `state_dict()` /
 `load_state_dict()` so that a resumed run continues bit for bit.
 """
@@ -21,22 +21,9 @@ from ..backend import array_module
 from ..errors import CdliteError
 from .ema import copy_params, ema_rate_from_half_life, ema_update  # noqa: F401  (re-exported)
 from .schedules import DECAYS, lr_schedule  # noqa: F401  (re-exported)
-from .workspace import FlatDict, flat_views
-
 
 
 # --- shared pieces ---------------------------------------------------------------------------
-
-def _buffer(store: dict, key: str, p):
-    """The state array `store[key]` of parameter `p`: zeros on first use; moved to p's device
-    and dtype if it came from a checkpoint (checkpoints hold NumPy arrays)."""
-    buf = store.get(key)
-    if buf is None:
-        buf = store[key] = array_module(p).zeros_like(p)
-    elif type(buf) is not type(p) or buf.dtype != p.dtype:
-        buf = store[key] = array_module(p).asarray(buf, dtype=p.dtype)
-    return buf
-
 
 def _check_step_args(params: dict, grads: dict, lr, default_lr: float) -> float:
     unknown = [k for k in grads if k not in params]
@@ -54,17 +41,6 @@ def _check_lr(lr) -> float:
     return lr
 
 
-def _save_state(prefix: str, store: dict) -> dict:
-    # copies, so that a saved state does not change when training goes on
-    return {prefix + k: v.copy() for k, v in store.items()}
-
-
-def _load_state(prefix: str, d: dict) -> dict:
-    # copies, so that the in-place updates never write into the caller's (checkpoint's) arrays
-    return {k[len(prefix):]: array_module(v).array(v, copy=True)
-            for k, v in d.items() if k.startswith(prefix)}
-
-
 # --- Adam ------------------------------------------------------------------------------------
 
 class Adam:
@@ -79,11 +55,12 @@ class Adam:
     distort. The step count t is shared by all keys: every step is expected to update the same
     trainable keys (those of the network's gradient dict).
 
-    The moments of all keys live in one flat vector each (`m[key]`, `v[key]` are views into
-    them), so a step is a dozen operations on one array, whatever the number of layers; the
-    gradients come as one flat vector too (cdlite.nn.workspace.FlatDict) or are gathered into
-    one. `_step_per_key` is the same step written key by key: the plain version, used for
-    parameters of mixed dtypes, and the reference the tests compare with (same bits).
+    Gradients come as a dict {key: array}, one name per parameter, the way a backward pass
+    writes them (`dW = x.T @ dy` lands in grads["h1.W"]): that is what a reader follows from
+    a layer to its update. The step itself runs on ONE vector: the dict is gathered into g
+    (one concatenate) and m, v live as flat vectors, so a step is a dozen array operations
+    whatever the number of layers (one per key and per operation would cost more Python
+    overhead than arithmetic at the toy size); only the final p -= update goes key by key.
     """
 
     def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -99,97 +76,57 @@ class Adam:
         self.b1, self.b2 = float(b1), float(b2)
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)
-        self.t = 0          # number of steps taken
-        self.m: dict = {}   # first moments, one per trainable key, made on first use
-        self.v: dict = {}   # second (raw, uncentred) moments
-        self._flat = None   # (layout, m, v, g, u, tmp): the flat vectors m[key], v[key] view
+        self.t = 0            # number of steps taken
+        self.layout = ()      # ((key, shape), ...): what the flat vectors m and v hold, in order
+        self.m = self.v = None  # first and second (raw, uncentred) moments, flat (P,)
+        self._saved = {}      # moments from load_state_dict, per key, until the next step
 
     def step(self, params: dict, grads: dict, lr: float | None = None) -> None:
         """One Adam step, in place, for every key of `grads`; `lr` overrides self.lr."""
         lr = _check_step_args(params, grads, lr, self.lr)
+        if not grads:
+            return
+        xp = array_module(*grads.values())
+        g = xp.concatenate([gk.ravel() for gk in grads.values()])  # (P,) all gradients
+        layout = tuple((k, gk.shape) for k, gk in grads.items())
+        if layout != self.layout or self.m.dtype != g.dtype or type(self.m) is not type(g):
+            self._start(layout, g)
         self.t += 1
-        bc1 = 1.0 - self.b1 ** self.t  # bias corrections: m and v start at 0, so early averages
-        bc2 = 1.0 - self.b2 ** self.t  # are too small by exactly these factors
-        flat = self._flat_vectors(params, grads)
-        if flat is None:
-            return self._step_per_key(params, grads, lr, bc1, bc2)
-        (_, m, v, g, u, tmp), xp = flat, array_module(flat[1])
         b1, b2 = self.b1, self.b2
-        if isinstance(grads, FlatDict) and grads.intact():
-            g = grads.flat                         # (P,) already one vector
-        else:
-            xp.concatenate([grads[k].ravel() for k in self.u_views], out=g)  # (P,)
-        m *= b1
-        m += xp.multiply(g, 1.0 - b1, out=tmp)     # m <- b1 m + (1 - b1) g
-        xp.multiply(g, g, out=tmp)
-        tmp *= 1.0 - b2
-        v *= b2
-        v += tmp                                   # v <- b2 v + (1 - b2) g^2
-        # lr * m_hat / (sqrt(v_hat) + eps), in u
-        xp.sqrt(v, out=u)
-        u *= 1.0 / math.sqrt(bc2)                  # sqrt(v_hat)
-        u += self.eps
-        xp.divide(m, u, out=u)                     # m / (sqrt(v_hat) + eps)
-        u *= lr / bc1                              # lr * m_hat / (sqrt(v_hat) + eps)
-        for k, u_k in self.u_views.items():
-            p = params[k]
+        bc1 = 1.0 - b1 ** self.t  # bias corrections: m and v start at 0, so early averages
+        bc2 = 1.0 - b2 ** self.t  # are too small by exactly these factors
+        self.m = b1 * self.m + (1.0 - b1) * g
+        self.v = b2 * self.v + (1.0 - b2) * g ** 2
+        # lr * m_hat / (sqrt(v_hat) + eps), with m_hat = m / bc1 and sqrt(v_hat) = sqrt(v / bc2)
+        update = self.m / (xp.sqrt(self.v) * (1.0 / math.sqrt(bc2)) + self.eps) * (lr / bc1)
+        for k, u in _split(update, layout).items():
             if self.weight_decay:
-                p *= 1.0 - lr * self.weight_decay
-            p -= u_k
+                params[k] *= 1.0 - lr * self.weight_decay
+            params[k] -= u
 
-    def _step_per_key(self, params, grads, lr, bc1, bc2):
-        """The same step, one key at a time (the plain version and the tests' reference)."""
-        b1, b2, eps = self.b1, self.b2, self.eps
-        for k, g in grads.items():
-            p = params[k]
-            xp = array_module(p)
-            m = _buffer(self.m, k, p)
-            v = _buffer(self.v, k, p)
-            m *= b1
-            m += (1.0 - b1) * g
-            v *= b2
-            v += (1.0 - b2) * (g * g)
-            if self.weight_decay:
-                p *= 1.0 - lr * self.weight_decay
-            # p -= lr * m_hat / (sqrt(v_hat) + eps), computed in one temporary `u`
-            u = xp.sqrt(v)
-            u *= 1.0 / math.sqrt(bc2)   # sqrt(v_hat)
-            u += eps
-            xp.divide(m, u, out=u)      # m / (sqrt(v_hat) + eps)
-            u *= lr / bc1               # lr * m_hat / (sqrt(v_hat) + eps)
-            p -= u
+    def _start(self, layout, g):
+        """Flat moments for a new set of keys: zeros, or the values of a loaded state."""
+        xp = array_module(g)
+        old = {**self._saved, **self.moments()}
+        self.layout = layout
+        self.m, self.v = (xp.concatenate([
+            xp.asarray(old[f"{which}.{k}"], dtype=g.dtype).ravel()
+            if f"{which}.{k}" in old else xp.zeros(math.prod(shape), g.dtype)
+            for k, shape in layout]) for which in ("m", "v"))
+        self._saved = {}
 
-    def _flat_vectors(self, params, grads):
-        """(layout, m, v, g, u, tmp) for the keys of `grads`, made (moving the moments there)
-        when the keys, shapes, dtype or device change; None when the parameters and gradients
-        do not share one dtype and device (then the step goes key by key)."""
-        layout = (grads.layout() if isinstance(grads, FlatDict) and grads.intact()
-                  else tuple((k, g.shape) for k, g in grads.items()))
-        first = params[layout[0][0]] if layout else None
-        if first is None or any(type(params[k]) is not type(first) or params[k].dtype !=
-                                first.dtype or grads[k].dtype != first.dtype for k, _ in layout):
-            return None
-        flat = self._flat
-        if flat is not None and flat[0] == layout and flat[1].dtype == first.dtype \
-                and type(flat[1]) is type(first):
-            return flat
-        xp = array_module(first)
-        size = sum(math.prod(shape) for _, shape in layout)
-        m, v, g, u, tmp = (xp.zeros(size, dtype=first.dtype) for _ in range(5))
-        for store, vec in ((self.m, m), (self.v, v)):
-            views = flat_views(vec, layout)
-            for k, view in views.items():
-                if k in store:  # moments of earlier steps or of a checkpoint: keep them
-                    view[...] = xp.asarray(store[k], dtype=first.dtype)
-            store.update(views)
-        self.u_views = flat_views(u, layout)
-        self._flat = (layout, m, v, g, u, tmp)
-        return self._flat
+    def moments(self) -> dict:
+        """{'m.<key>': array, 'v.<key>': array}: the moments per parameter."""
+        if self.m is None:
+            return {}
+        return {f"{which}.{k}": a for which, vec in (("m", self.m), ("v", self.v))
+                for k, a in _split(vec, self.layout).items()}
 
     def state_dict(self) -> dict:
         """{'adam.t': 0-d int64, 'adam.m.<key>': array, 'adam.v.<key>': array}."""
+        # copies, so that a saved state does not change when training goes on
         return {"adam.t": np.array(self.t, dtype=np.int64),
-                **_save_state("adam.m.", self.m), **_save_state("adam.v.", self.v)}
+                **{"adam." + k: a.copy() for k, a in {**self._saved, **self.moments()}.items()}}
 
     def load_state_dict(self, d: dict) -> None:
         """Restore t and the moments; entries without the 'adam.' prefix are ignored, so all
@@ -199,9 +136,10 @@ class Adam:
                 f"no 'adam.t' in the optimizer state (names: {sorted(d)[:8]}...); "
                 "was it saved by a different optimizer? Resume with the one that saved it")
         self.t = int(d["adam.t"])
-        self.m = _load_state("adam.m.", d)
-        self.v = _load_state("adam.v.", d)
-        self._flat = None  # the next step moves them into flat vectors
+        # copies: the updates never write into the caller's (checkpoint's) arrays
+        self._saved = {k[len("adam."):]: array_module(v).array(v, copy=True) for k, v in d.items()
+                       if k.startswith(("adam.m.", "adam.v."))}
+        self.layout, self.m, self.v = (), None, None  # the next step makes the flat vectors
 
 
 # --- gradient clipping -----------------------------------------------------------------------
@@ -216,22 +154,20 @@ def clip_grad_norm(grads: dict, max_norm: float) -> float:
     """
     if not max_norm > 0.0:
         raise CdliteError(f"max_norm must be > 0, got {max_norm}")
-    # |g_k|^2 per array, in float64 (exact squares, a pairwise sum), through one reused array
-    scratch = None
-    sums = []
-    for g in grads.values():
-        if scratch is None:
-            scratch = array_module(g).empty(max(a.size for a in grads.values()), "float64")
-        g64 = scratch[:g.size].reshape(g.shape)
-        g64[...] = g
-        g64 *= g64
-        sums.append(g64.sum())  # one sum per array on its device
-    total = math.sqrt(float(sum(sums)))  # one conversion to a Python float: one device sync
+    # |g_k|^2 in float64 (exact squares, a pairwise sum), one sum per array on its device, and
+    # one conversion to a Python float: one device sync
+    total = math.sqrt(float(sum((g.astype("float64") ** 2).sum() for g in grads.values())))
     if math.isfinite(total) and total > max_norm:
-        scale = max_norm / total
-        if isinstance(grads, FlatDict) and grads.intact():
-            grads.flat *= scale  # every array at once: they are views of one vector
-        else:
-            for g in grads.values():
-                g *= scale
+        for g in grads.values():
+            g *= max_norm / total
     return total
+
+
+def _split(vec, layout) -> dict:
+    """{key: the piece of the flat vector `vec` with that key's shape}, for ((key, shape), ...)."""
+    pieces, start = {}, 0
+    for key, shape in layout:
+        size = math.prod(shape)
+        pieces[key] = vec[start:start + size].reshape(shape)
+        start += size
+    return pieces
