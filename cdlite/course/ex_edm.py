@@ -129,10 +129,10 @@ class _GivenOutput:
     """A 'network' whose output is its only parameter: F = params['F']. Wrapped in cdlite's own
     EDMDenoiser and denoising_loss, its gradient is exactly dL/dF."""
 
-    def forward(self, params, x, c_noise, ws=None):
+    def forward(self, params, x, c_noise):
         return params["F"], None
 
-    def backward(self, params, dF, cache, need_dx=False, ws=None):
+    def backward(self, params, dF, cache, need_dx=False):
         return None, {"F": dF}
 
 

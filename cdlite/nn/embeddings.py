@@ -30,9 +30,6 @@ class _CosSin:
         self.name, self.d_in, self.dim = name, d_in, dim
         self.freqs = name + ".freqs"
 
-    def frequencies(self, rng):
-        raise NotImplementedError
-
     def init(self, rng, dtype=np.float32):
         return {self.freqs: self.frequencies(rng).astype(dtype)}
 

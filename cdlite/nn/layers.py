@@ -5,13 +5,10 @@ Every layer has the same two methods:
     y, cache  = layer.forward(params, x)
     dx, grads = layer.backward(params, dy, cache, need_dx=True)
 
-`params` is the network's flat dict of named arrays (e.g. {"h0.W": ..., "h0.b": ...}); a layer
-knows its own names through its `name` prefix. Layers without parameters ignore `params` and
-return an empty `grads`. Keeping the arrays outside the layer objects is what lets a teacher, a
-student and an EMA share one network structure with different weight dicts.
-
-Each line is the formula, and every result is a fresh array: reusing arrays would save little
-once the allocator keeps freed memory for the next step (see cdlite.backend).
+`params` is the network's flat dict of named arrays ({"h1.W": ..., "h1.b": ...}); a layer knows
+its names by its `name` prefix. Keeping the arrays outside the layers lets a teacher, a student
+and an EMA share one network structure. Each line is the formula and every result is a fresh
+array: the allocator keeps freed memory for the next step (see cdlite.backend).
 
 Shapes: B batch, I input features, O output features.
 """
@@ -164,10 +161,7 @@ class Sequential:
         self.trainable = [k for layer in self.layers for k in layer.trainable]
 
     def init(self, rng, dtype=np.float32):
-        p = {}
-        for layer in self.layers:
-            p.update(layer.init(rng, dtype))
-        return p
+        return {k: v for layer in self.layers for k, v in layer.init(rng, dtype).items()}
 
     def forward(self, params, x):
         caches = []

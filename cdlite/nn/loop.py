@@ -1,6 +1,5 @@
 """Pieces shared by every training loop (teacher, CD, CT): input checks, the evaluation EMA, a
-loss that must stay finite, and the state a stopped loop continues from. The loops themselves
-stay short and read like the algorithms."""
+finite loss, and the state a stopped loop continues from, so the loops read like the algorithms."""
 from __future__ import annotations
 
 import math

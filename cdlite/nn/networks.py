@@ -106,27 +106,21 @@ class MLP:
         self.trainable = [k for m in parts for k in m.trainable]
 
     def init(self, rng, dtype=np.float32) -> dict:
-        p = {}
-        for m in (self.emb, self.fourier, self.inp, self.inp_emb, self.trunk):
-            if m is not None:
-                p.update(m.init(rng, dtype))
-        return p
+        parts = (self.emb, self.fourier, self.inp, self.inp_emb, self.trunk)  # in this order
+        return {k: v for m in parts if m is not None for k, v in m.init(rng, dtype).items()}
 
     def forward(self, params, x, c_noise):
         xp = array_module(x)
         # (the caches are named cache_*: c_in, c_noise, ... are EDM's coefficients, not caches)
         e, _ = self.emb.forward(params, c_noise)  # e(c_noise) (B, E)
-        parts = [x]
-        cache_four = None
-        if self.fourier:
-            four, cache_four = self.fourier.forward(params, x)  # Fourier(x) (B, 2k)
-            parts.append(four)
-        if self.inp_emb is None:
-            parts.append(e)
-        inp = xp.concatenate(parts, axis=1)  # [x, Fourier(x), e(c_noise)] (B, I)
-        h, cache_inp = self.inp.forward(params, inp)  # (B, H)
-        cache_inp_emb = None
-        if self.inp_emb is not None:  # emb_mode "add": W1 [x, Fourier(x)] + We e(c_noise)
+        four, cache_four = (self.fourier.forward(params, x) if self.fourier  # (B, 2k)
+                            else (x[:, :0], None))  # no Fourier features: an empty (B, 0) block
+        if self.inp_emb is None:  # emb_mode "concat"
+            inp = xp.concatenate([x, four, e], axis=1)  # [x, Fourier(x), e(c_noise)] (B, I)
+            h, cache_inp = self.inp.forward(params, inp)  # (B, H)
+            cache_inp_emb = None
+        else:  # emb_mode "add": h = [x, Fourier(x)] W1 + e(c_noise) We
+            h, cache_inp = self.inp.forward(params, xp.concatenate([x, four], axis=1))
             he, cache_inp_emb = self.inp_emb.forward(params, e)
             h = h + he
         F, cache_trunk = self.trunk.forward(params, h)  # (B, d)
@@ -165,10 +159,8 @@ class RandomFeatureNet:
         self.trainable = self.first.trainable + self.readout.trainable
 
     def init(self, rng, dtype=np.float32) -> dict:
-        p = self.emb.init(rng, dtype) if self.emb else {}
-        p.update(self.first.init(rng, dtype))
-        p.update(self.readout.init(rng, dtype))
-        return p
+        parts = (self.emb, self.first, self.readout)
+        return {k: v for m in parts if m is not None for k, v in m.init(rng, dtype).items()}
 
     def forward(self, params, x, c_noise):
         z = x

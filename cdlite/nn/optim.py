@@ -1,15 +1,10 @@
-"""The optimizer (Adam of Kingma & Ba 2015) and gradient clipping. Learning-rate
-schedules live in cdlite.nn.schedules, the exponential moving average (EMA) of parameters in
-cdlite.nn.ema; both are importable from here too, as before.
+"""The optimizer (Adam of Kingma & Ba 2015) and gradient clipping; learning-rate schedules
+(cdlite.nn.schedules) and the EMA (cdlite.nn.ema) are importable from here too.
 
-Conventions of cdlite: a network's parameters are a flat dict `params: dict[str, array]`; the
-gradients are a dict with the same keys, but only for the trainable entries (fixed arrays, such
-as frozen random features, have no gradient and are never touched by an optimizer). Every update
-below happens in place, so the arrays a network holds stay the same objects during training.
-
-Optimizer state (the Adam moments) is created lazily on the first step, with the
-shape, dtype and device of its parameter, and is saved and restored with `state_dict()` /
-`load_state_dict()` so that a resumed run continues bit for bit.
+A network's parameters are a dict `params: dict[str, array]`; its gradients a dict with the same
+keys, for the trainable entries only (fixed arrays, such as frozen random features, are never
+touched). Updates happen in place: the arrays a network holds stay the same objects. Adam's state
+is made on the first step and saved with `state_dict()`, so a resumed run continues bit for bit.
 """
 from __future__ import annotations
 
@@ -21,17 +16,6 @@ from ..backend import array_module
 from ..errors import CdliteError
 from .ema import copy_params, ema_rate_from_half_life, ema_update  # noqa: F401  (re-exported)
 from .schedules import DECAYS, lr_schedule  # noqa: F401  (re-exported)
-
-
-# --- shared pieces ---------------------------------------------------------------------------
-
-def _check_step_args(params: dict, grads: dict, lr, default_lr: float) -> float:
-    unknown = [k for k in grads if k not in params]
-    if unknown:
-        raise CdliteError(
-            f"gradients for {unknown} have no matching parameter (parameters: {sorted(params)}); "
-            "pass the gradient dict returned by the same network's backward")
-    return default_lr if lr is None else _check_lr(lr)
 
 
 def _check_lr(lr) -> float:
@@ -83,7 +67,11 @@ class Adam:
 
     def step(self, params: dict, grads: dict, lr: float | None = None) -> None:
         """One Adam step, in place, for every key of `grads`; `lr` overrides self.lr."""
-        lr = _check_step_args(params, grads, lr, self.lr)
+        lr = self.lr if lr is None else _check_lr(lr)
+        unknown = [k for k in grads if k not in params]
+        if unknown:
+            raise CdliteError(f"gradients for {unknown} have no matching parameter (parameters: "
+                              f"{sorted(params)}); pass the gradients of the same network")
         if not grads:
             return
         xp = array_module(*grads.values())
@@ -106,14 +94,10 @@ class Adam:
 
     def _start(self, layout, g):
         """Flat moments for a new set of keys: zeros, or the values of a loaded state."""
-        xp = array_module(g)
-        old = {**self._saved, **self.moments()}
-        self.layout = layout
-        self.m, self.v = (xp.concatenate([
-            xp.asarray(old[f"{which}.{k}"], dtype=g.dtype).ravel()
-            if f"{which}.{k}" in old else xp.zeros(math.prod(shape), g.dtype)
-            for k, shape in layout]) for which in ("m", "v"))
-        self._saved = {}
+        old, self.layout, self._saved = {**self._saved, **self.moments()}, layout, {}
+        self.m, self.v = (array_module(g).concatenate([
+            array_module(g).asarray(old.get(f"{w}.{k}", np.zeros(shape)), g.dtype).ravel()
+            for k, shape in layout]) for w in ("m", "v"))
 
     def moments(self) -> dict:
         """{'m.<key>': array, 'v.<key>': array}: the moments per parameter."""

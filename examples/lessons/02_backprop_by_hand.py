@@ -132,7 +132,7 @@ for name, err in curves.items():
 class LayerNormNoMeanPath(LayerNorm):
     """LayerNorm whose backward forgets that the mean depends on x (wrong on purpose)."""
 
-    def backward(self, params, dy, cache, need_dx=True, ws=None):
+    def backward(self, params, dy, cache, need_dx=True):
         xhat, rstd = cache
         grads = {self.g: (dy * xhat).sum(axis=0), self.b: dy.sum(axis=0)}
         dxhat = dy * params[self.g]
