@@ -34,3 +34,8 @@ def set_blas_threads(n: int) -> None:
 
 if blas_threads_wanted() is not None:
     set_blas_threads(blas_threads_wanted())
+
+# keep freed memory for the next array of the same size (glibc; see cdlite.backend.set_allocator)
+from .backend import set_allocator_at_import as _set_allocator  # noqa: E402
+
+_set_allocator()
