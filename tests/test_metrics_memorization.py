@@ -10,18 +10,55 @@ from cdlite.metrics import (bootstrap_ci, chance_level, copy_similarity, memoriz
                             memorization_report, nearest_neighbors, nn_ratios)
 
 
-def brute_force(x, a, k=2):
-    """Reference: scipy's cdist in float64, stable sort (ties to the smaller index)."""
-    D = cdist(np.asarray(x, np.float64), np.asarray(a, np.float64))
-    idx = np.argsort(D, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(D, idx, axis=1), idx
+from cdlite.metrics.nearest import nearest_neighbors_brute as brute_force  # the definition
+
+
+def test_the_definition_is_scipys_cdist_sorted():
+    rng = np.random.default_rng(3)
+    x, a = rng.standard_normal((7, 4)), rng.standard_normal((50, 4))
+    D = cdist(x, a)
+    idx = np.argsort(D, axis=1, kind="stable")[:, :3]
+    dist, got = brute_force(x, a, k=3)
+    np.testing.assert_array_equal(got, idx)
+    np.testing.assert_allclose(dist, np.take_along_axis(D, idx, axis=1), rtol=1e-13)
+    with pytest.raises(CdliteError, match="k = 51"):
+        brute_force(x, a, k=51)
+
+
+def _adversarial_sets():
+    """(name, x, train): ties, duplicates, points at equal distance, float32 and float64."""
+    rng = np.random.default_rng(12)
+    ring = np.array([[1, 0], [0, 1], [-1, 0], [0, -1], [1, 1], [-1, -1]], np.float64)
+    grid = np.stack(np.meshgrid(np.arange(8.0), np.arange(8.0)), -1).reshape(-1, 2)
+    base = rng.standard_normal((40, 6))
+    dup = np.concatenate([base, base[[3, 3, 17, 0]], base[::-1]])  # exact duplicates
+    return [
+        ("equidistant from the origin", np.zeros((3, 2)), ring),
+        ("midpoints of a lattice", grid[:20] + 0.5, grid),          # 4 neighbours tie
+        ("lattice points themselves", grid[::3], grid),             # distance 0, then 4 ties
+        ("duplicates", np.concatenate([base[:5], base[:5] + 1e-7]), dup),
+        ("all training points equal", rng.standard_normal((4, 3)), np.ones((30, 3))),
+        ("float32 near-ties", rng.standard_normal((6, 3)).astype(np.float32),
+         np.repeat(rng.standard_normal((50, 3)), 3, axis=0).astype(np.float32)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_adversarial_sets())))
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_blocked_search_equals_the_definition_on_adversarial_sets(case, k):
+    name, x, a = _adversarial_sets()[case]
+    ref_d, ref_i = brute_force(x, a, k=k)
+    for max_bytes in (10**8, 2_000):  # one block; many tiny blocks
+        dist, idx = nearest_neighbors(x, a, k=k, max_bytes=max_bytes)
+        np.testing.assert_array_equal(idx, ref_i, err_msg=name)
+        np.testing.assert_allclose(dist, ref_d, rtol=1e-12, atol=0, err_msg=name)
 
 
 # small max_bytes: many row AND column blocks; n = 3000 also runs the group pre-selection
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m,n,d,max_bytes", [(40, 3000, 3, 60_000), (30, 500, 20, 10**8),
                                              (5, 3, 2, 10**8)])
-def test_blocked_search_equals_cdist(dtype, m, n, d, max_bytes):
+def test_blocked_search_equals_the_definition_on_random_sets(dtype, m, n, d, max_bytes):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, d)).astype(dtype)
     x = rng.standard_normal((m, d)).astype(dtype)

@@ -1,4 +1,6 @@
-"""Exact k-nearest-neighbour search by blocked matrix products |x|^2 - 2 x.a + |a|^2 (DESIGN.md 5).
+"""Exact k-nearest-neighbour search by blocked matrix products |x|^2 - 2 x.a + |a|^2: the fast
+path to the answer that cdlite.metrics.nearest.nearest_neighbors_brute defines in a few lines
+(the full distance table, sorted), tested equal to it (docs/design.md §5).
 
 Shapes: m query points x (m, d), n training points a (n, d), blocks of bm queries by bn training
 points, K candidates kept per query (K >= k).
