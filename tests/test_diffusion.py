@@ -78,6 +78,29 @@ def test_stochastic_sampler_with_exact_denoiser():
     assert abs(mix.log_density(x).mean() - mix.log_density(true).mean()) < 0.08
 
 
+def test_one_heun_loop_churn_is_an_option():
+    """S_churn = 0 (Algorithm 1) draws nothing; churn outside [S_tmin, S_tmax] is no churn;
+    churn needs a generator; "stochastic" is the same loop with S_churn = 30 (Algorithm 2)."""
+    from cdlite.diffusion.samplers import SAMPLERS, sample_heun
+    from cdlite.errors import CdliteError
+    mix = circle_mixture()
+    sig = karras_sigmas(8, 0.002, 20.0)
+    x0 = 20.0 * make_rng(0).standard_normal((50, 2))
+    den = lambda y, s: mix.denoise(y, s)  # noqa: E731
+    rng = make_rng(1)
+    plain, nfe = sample_heun(den, x0, sig)
+    assert nfe == 15
+    np.testing.assert_array_equal(sample_heun(den, x0, sig, rng, S_churn=5.0, S_tmin=100.0)[0],
+                                  plain)
+    assert rng.bit_generator.state == make_rng(1).bit_generator.state  # nothing drawn
+    churned, _ = SAMPLERS["stochastic"](den, x0, sig, make_rng(2))
+    again, _ = sample_heun(den, x0, sig, make_rng(2), S_churn=30.0)
+    np.testing.assert_array_equal(churned, again)
+    assert not np.array_equal(churned, plain)
+    with pytest.raises(CdliteError, match="rng"):
+        sample_heun(den, x0, sig, S_churn=1.0)
+
+
 def test_heun_with_empirical_optimum_lands_on_training_points():
     rng = make_rng(4)
     train = rng.standard_normal((20, 3))
