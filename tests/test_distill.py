@@ -133,3 +133,40 @@ def test_bad_distillation_settings_are_explained():
         DistillConfig(mu=1.5)
     with pytest.raises(CdliteError, match="at least one level"):
         sample_consistency(lambda x, s: x, np.zeros((2, 1)), [0.0], make_rng(0))
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "linear"])
+@pytest.mark.parametrize("loop", [distill, consistency_train])
+def test_the_learning_rate_follows_its_schedule_over_the_budget(schedule, loop, monkeypatch):
+    from cdlite.nn.optim import Adam
+    seen, step = [], Adam.step
+
+    def spy(self, params, grads, lr=None):
+        seen.append(self.lr if lr is None else lr)
+        return step(self, params, grads, lr)
+
+    monkeypatch.setattr(Adam, "step", spy)
+    net = build_network("mlp", d=2, hidden=8, depth=2)
+    f = ConsistencyFunction(net, 1.0, 0.002)
+    train = make_rng(3).standard_normal((32, 2)).astype(np.float32)
+    args = (f, _random_params(net, make_rng(4), np.float32), train,
+            DistillConfig(steps=20, lr=1e-2, eval_every=50), make_rng(5))
+    if loop is distill:
+        args = (exact_gaussian_denoiser,) + args
+    loop(*args, sigma_max=SIGMA_MAX, lr_schedule=schedule)
+    assert len(seen) == 20 and seen[0] == 1e-2
+    if schedule == "constant":
+        assert set(seen) == {1e-2}
+    else:
+        assert seen[-1] < 1e-12 and all(a >= b for a, b in zip(seen, seen[1:]))
+        assert seen[10] == pytest.approx(1e-2 * (1 - 10 / 19) if schedule == "linear" else
+                                         1e-2 * 0.5 * (1 + np.cos(np.pi * 10 / 19)))
+
+
+def test_an_unknown_lr_schedule_is_explained():
+    from cdlite.errors import CdliteError
+    net = build_network("mlp", d=2, hidden=8, depth=2)
+    with pytest.raises(CdliteError, match="unknown distillation lr_schedule 'step'"):
+        consistency_train(ConsistencyFunction(net, 1.0, 0.002), net.init(make_rng(0)),
+                          np.zeros((4, 2), np.float32), DistillConfig(steps=2), make_rng(1),
+                          lr_schedule="step")

@@ -15,8 +15,10 @@ from typing import Literal
 import numpy as np
 
 from ..backend import array_module, randint
-from ..diffusion.grids import consistency_grid
 from ..config import Config, at_least, positive
+from ..diffusion.grids import consistency_grid
+from ..errors import CdliteError
+from ..nn import schedules
 from ..nn.loop import check_loss, check_training_data, evaluation_ema, evaluation_hook, restore
 from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_update
 from ..progress import progress
@@ -70,7 +72,10 @@ class DistillResult:
 
 def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillConfig, rng,
                       sigma_min, sigma_max, rho, on_eval, show_progress, desc, resume=None,
-                      on_state=None, stop=None):
+                      on_state=None, stop=None, lr_schedule="constant"):
+    if lr_schedule not in schedules.DECAYS:
+        raise CdliteError(f"unknown distillation lr_schedule {lr_schedule!r}; use one of "
+                          f"{', '.join(schedules.DECAYS)}")
     check_training_data(train_x, student.net.d)
     xp = array_module(train_x)
     d = train_x.shape[1]
@@ -96,10 +101,12 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
         x = train_x[randint(rng, 0, train_x.shape[0], cfg.batch, xp)]  # line 3: x ~ data
         loss, grads = loss_fn(student, params, target, teacher, x, grid, rng, cfg.solver,
                               cfg.distance, c)
-        check_loss(loss, step, cfg.lr, desc)
+        # eta over the budget cfg.steps: constant, or a cosine or linear decay to 0 at the end
+        lr = schedules.lr_schedule(step - 1, cfg.lr, 0, cfg.steps, lr_schedule)
+        check_loss(loss, step, lr, desc)
         if cfg.grad_clip > 0:
             clip_grad_norm(grads, cfg.grad_clip)
-        opt.step(params, grads)  # Alg. 2 line 7 (Alg. 3 line 6): theta <- theta - eta grad
+        opt.step(params, grads, lr=lr)  # Alg. 2 line 7 (Alg. 3 line 6): theta <- theta - eta grad
         # Alg. 2 line 8 (Alg. 3 line 7): theta_minus <- mu theta_minus + (1 - mu) theta
         ema_update(target, params, cfg.mu)
         if ema is not params:
@@ -114,24 +121,27 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
 
 def distill(teacher, student, params, train_x, cfg: DistillConfig, rng, sigma_min=0.002,
             sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None, resume=None,
-            on_state=None, stop=None) -> DistillResult:
+            on_state=None, stop=None, lr_schedule="constant") -> DistillResult:
     """Consistency distillation (Algorithm 2 of Song et al. 2023).
 
     teacher: denoiser function (y, sigma) -> D; student: ConsistencyFunction; params: its initial
     weights (a copy of the teacher's for init='teacher'), trained in place.
     on_eval(step, eval_params) -> dict is recorded in `history`; on_state(TrainState) follows it
     (after step 0) and `resume` continues from such a state, as in train_teacher. stop(step),
-    asked after each evaluation, ends the loop early when it returns True.
+    asked after each evaluation, ends the loop early when it returns True. lr_schedule: the
+    learning rate over the budget cfg.steps, "constant" (cfg.lr throughout), "cosine" or
+    "linear" (from cfg.lr down to 0 at step cfg.steps; cdlite.nn.schedules.lr_schedule).
     """
     return _consistency_loop(cd_loss, student, params, teacher, train_x, cfg, rng, sigma_min,
                              sigma_max, rho, on_eval, show_progress, "distill (CD)", resume,
-                             on_state, stop)
+                             on_state, stop, lr_schedule)
 
 
 def consistency_train(student, params, train_x, cfg: DistillConfig, rng, sigma_min=0.002,
                       sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None, resume=None,
-                      on_state=None) -> DistillResult:
-    """Consistency training (Algorithm 3 of Song et al. 2023): the same loop without a teacher."""
+                      on_state=None, lr_schedule="constant") -> DistillResult:
+    """Consistency training (Algorithm 3 of Song et al. 2023): the same loop without a teacher
+    (lr_schedule as in `distill`)."""
     return _consistency_loop(ct_loss, student, params, None, train_x, cfg, rng, sigma_min,
                              sigma_max, rho, on_eval, show_progress, "train (CT)", resume,
-                             on_state)
+                             on_state, lr_schedule=lr_schedule)
