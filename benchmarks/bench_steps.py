@@ -20,7 +20,8 @@ the same number of threads (--threads, default 1):
 Printed per size and step: the median time per step of each and the ratios cdlite/torch,
 cdlite/floor, torch/floor and CD/teacher as median [min - max] over the rounds (each ratio is
 taken within one round, so load that changes slowly cancels). Without torch, the floor ratios
-only. Timings depend on the load: the machine's load average is printed with them.
+only. Timings depend on the load: the machine's load average is printed with them, and so is the
+allocator setting (cdlite.backend.set_allocator; CDLITE_MALLOC=system runs without it).
 
     python benchmarks/bench_steps.py                          # toy and digits, batch 256, CPU
     python benchmarks/bench_steps.py --size digits --rounds 40
@@ -232,8 +233,9 @@ def main(argv=None):
     versions = f"NumPy {np.__version__}" + (f", PyTorch {torch_mod.torch.__version__}"
                                             if torch_mod else "")
     load = os.getloadavg()
+    allocator = getattr(cdlite.backend, "ALLOCATOR", None)  # (None before issue 18)
     print(f"{platform.machine()}, {os.cpu_count()} cores, {args.threads} thread(s), {versions}; "
-          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; allocator {allocator}")
     results = []
     for size in args.size:
         for B in args.batch:
@@ -245,6 +247,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load_before_after": [list(os.getloadavg())], "threads": args.threads,
+                       "allocator": allocator,
                        "versions": versions, "results": results}, f, indent=1)
     return results
 
