@@ -16,8 +16,8 @@ import time
 
 from dataclasses import replace
 
-from cdlite.experiments.recipes import get_recipe
-from cdlite.experiments.runner import run_recipe
+from cdlite.catalog import get_recipe
+from cdlite.runs.runner import run_recipe
 
 
 def main():

@@ -224,7 +224,7 @@ def test_several_seeds_are_summarised(tmp_path):
 
 
 def test_ctrl_c_leaves_a_valid_partial_run_folder(tmp_path, monkeypatch):
-    import cdlite.experiments.pipeline as pipeline
+    import cdlite.experiments.stages as pipeline
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -10,8 +10,9 @@ import pytest
 from cdlite.config import Config, ConfigError, flatten, keys, override, to_dict, to_toml
 from cdlite.data import Digits, Gaussians, TwoMoons
 from cdlite.errors import CdliteError
-from cdlite.experiments import RECIPES, RunConfig, get_recipe
-from cdlite.experiments.runner import config_toml, load_toml, resolve_config, run_recipe
+from cdlite.catalog import RECIPES, get_recipe
+from cdlite.experiments import RunConfig
+from cdlite.runs.runner import config_toml, load_toml, resolve_config, run_recipe
 from cdlite.nn.networks import MLPConfig, RFConfig
 
 FINGERPRINT = pathlib.Path(__file__).parent / "data" / "quick_toy_fingerprint.json"

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cdlite.experiments.figures import make_figures
+from cdlite.report.figures import make_figures
 
 PNG_MAGIC = b"\x89PNG"
 

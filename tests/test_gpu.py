@@ -60,7 +60,8 @@ def test_metrics_accept_cupy(cp):
 def test_quick_pipeline_on_the_gpu(tmp_path):
     from dataclasses import replace
 
-    from cdlite.experiments import get_recipe, run_recipe
+    from cdlite.catalog import get_recipe
+    from cdlite.runs.runner import run_recipe
     recipe = get_recipe("toy-gaussians")
     cfg = recipe.quick(recipe.defaults)
     cpu = run_recipe(recipe, cfg, tmp_path / "cpu", progress=False)

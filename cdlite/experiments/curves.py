@@ -34,7 +34,11 @@ SCORES = {"loglik": (+1, "log-likelihood under the true density"),
 
 def scores_of(metrics: dict) -> list[str]:
     """The frontier's scores for this run: those its final rows report, in SCORES order."""
-    row = metrics.get("teacher") or (metrics.get("teacher_curve") or [{}])[-1]
+    return scores_of_point(metrics.get("teacher") or (metrics.get("teacher_curve") or [{}])[-1])
+
+
+def scores_of_point(row: dict) -> list[str]:
+    """The frontier's scores that one row (or curve point) reports, in SCORES order."""
     have = set((row.get("quality") or {}))
     if "frechet_features" in have:  # images: the classifier's feature space, not pixels
         return ["frechet_features"]

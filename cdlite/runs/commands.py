@@ -13,7 +13,7 @@ from ..errors import CdliteError
 from ..fileio import atomic_file, json_safe
 from .. import npzio
 from ..npzio import check_budget
-from .models import load_model
+from .checkpoints import load_model
 
 
 def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,

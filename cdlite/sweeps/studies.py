@@ -18,8 +18,8 @@ import numpy as np
 
 from ..fileio import save_figure, write_text
 from .sweep import SweepSpec
-from .sweep_figures import FIGURES
-from .sweep_report import by_setting, cell_metrics, mean_sd, row, summary_table, write_table
+from .figures import FIGURES
+from .table import by_setting, cell_metrics, mean_sd, row, summary_table, write_table
 
 
 @dataclass(frozen=True)

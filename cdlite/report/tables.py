@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import write_text
-from .curves import frontier, frontier_sentence
+from ..experiments.curves import frontier, frontier_sentence
 
 ROWS = [  # (metrics key, label); reference rows come from metrics["reference"]
     ("teacher", "teacher (Heun)"),

@@ -1,17 +1,14 @@
-"""The figures of a sweep (cdlite.experiments.sweep_report says what each shows). Each takes the
+"""The figures of a sweep (cdlite.sweeps.table says what each shows). Each takes the
 finished cells as (cell, metrics) pairs and returns a matplotlib figure, or None when the sweep
 has nothing for it."""
 from __future__ import annotations
 
 import math
 
-import matplotlib
+from ..plotting import plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-
-from .curves import SCORES, score, scores_of  # noqa: E402
+from ..experiments.curves import SCORES, score, scores_of
 
 RED = "#d62728"
 

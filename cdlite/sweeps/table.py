@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import write_text
-from .curves import frontier, score, scores_of
+from ..experiments.curves import frontier, score, scores_of
 
 
 def cell_metrics(out: Path, ledger) -> list[tuple]:

@@ -5,13 +5,10 @@ open circle on the teacher's curve is the teacher at the student's final quality
 """
 from __future__ import annotations
 
-import matplotlib
+from ..plotting import plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-
-from .curves import SCORES, frontier, score, scores_of  # noqa: E402
+from ..experiments.curves import SCORES, frontier, score, scores_of
 
 RED, BLUE = "#d62728", "#1f77b4"
 POINTS = [  # (metrics row, label, marker, colour)
