@@ -9,6 +9,7 @@ import pytest
 
 from cdlite.config import Config, ConfigError, flatten, keys, override, to_dict, to_toml
 from cdlite.data import Digits, Gaussians, TwoMoons
+from cdlite.experiments import schema
 from cdlite.errors import CdliteError
 from cdlite.catalog import RECIPES, get_recipe
 from cdlite.experiments import RunConfig
@@ -145,6 +146,7 @@ def test_same_seed_gives_the_stored_fingerprint(tmp_path):
     recipe = get_recipe("toy-gaussians")
     m = run_recipe(recipe, recipe.quick(recipe.defaults), tmp_path / "run", progress=False)
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert schema.problems(m) == []  # docs/metrics.md describes every key
     _assert_reproduces(json.loads(FINGERPRINT.read_text()), m)
 
 

@@ -226,5 +226,5 @@ def test_quick_pipeline_on_the_fake_gpu_gives_the_cpu_numbers(cp, tmp_path, vari
                                                 "teacher_fewstep_2", "student", "student_2step")]
         rows += [(r, stored["reference"][r], cpu["reference"][r]) for r in stored["reference"]]
         for name, ref, got in rows:
-            lo, hi = ref["mem_frac_ci"]
-            assert lo <= got["mem_frac"] <= hi, (name, got["mem_frac"], ref["mem_frac_ci"])
+            lo, hi = ref["f_mem_ci"]
+            assert lo <= got["f_mem"] <= hi, (name, got["f_mem"], ref["f_mem_ci"])

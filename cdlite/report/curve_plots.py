@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..plotting import plt
+from ..metrics.scores import frontier_keys
 from .panels import BLUE, RED, entry
 
 def _series(curve, key):
@@ -15,9 +16,10 @@ def _series(curve, key):
 
 
 def _quality_key(curve):
-    """'loglik' when the curve has it (mixtures), else 'energy', else the first quality key."""
-    keys = [k for c in curve for k in (c.get("quality") or {})]
-    return next((k for k in ("loglik", "energy") if k in keys), keys[0] if keys else None)
+    """The curve's first frontier score (cdlite.metrics.scores: log-likelihood for mixtures,
+    the energy distance for other data, classifier features for images), else its first score."""
+    keys = list(dict.fromkeys(k for c in curve for k in (c.get("quality") or {})))
+    return next(iter(frontier_keys(keys)), keys[0] if keys else None)
 
 
 def curves_figure(metrics, samples, nn, image_shape, threshold):
@@ -33,11 +35,11 @@ def curves_figure(metrics, samples, nn, image_shape, threshold):
     for col, (name, curve) in enumerate(curves):
         step = _series(curve, "step")
         ax = axes[0, col]
-        ax.plot(step, _series(curve, "mem_frac"), "o-", ms=3, c=RED, label="f_mem")
-        if ref.get("mem_frac") is not None:   # without it, f_mem of a model means little
-            ax.axhline(ref["mem_frac"], ls="--", c="k", lw=1, label="chance (fresh / held-out)")
-        if entry(metrics, "empirical_optimum").get("mem_frac") is not None:
-            ax.axhline(entry(metrics, "empirical_optimum")["mem_frac"], ls=":", c="k", lw=1,
+        ax.plot(step, _series(curve, "f_mem"), "o-", ms=3, c=RED, label="f_mem")
+        if ref.get("f_mem") is not None:   # without it, f_mem of a model means little
+            ax.axhline(ref["f_mem"], ls="--", c="k", lw=1, label="chance (fresh / held-out)")
+        if entry(metrics, "empirical_optimum").get("f_mem") is not None:
+            ax.axhline(entry(metrics, "empirical_optimum")["f_mem"], ls=":", c="k", lw=1,
                        label="perfect memorizer")
         ax.set_ylim(-0.03, 1.05)
         ax.set_ylabel("f_mem")

@@ -31,7 +31,7 @@ def title(metrics: dict, key: str, nn, threshold: float) -> str:
     parts = [LABELS.get(key, key)]
     if row.get("nfe") is not None:
         parts.append(f"NFE {row['nfe']}")
-    f_mem = row.get("mem_frac")
+    f_mem = row.get("f_mem")
     if f_mem is None and nn is not None:
         f_mem = float(np.mean(nn["ratio"] < threshold))
     if f_mem is not None:
