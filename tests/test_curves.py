@@ -5,7 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cdlite.experiments.curves import frontier, plateau, teacher_at_quality
+from cdlite.experiments.curves import frontier, teacher_at_quality
+from cdlite.experiments.curves import levelled_off as plateau
 from cdlite_cli.main import main
 
 TINY = ["--quick", "--set", "teacher.steps=60", "--set", "eval.n_samples=100",

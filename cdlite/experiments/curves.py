@@ -1,5 +1,6 @@
-"""Reading training curves: has distillation levelled off, and what did the teacher memorize when
-its samples were as good as the student's (the memorization-quality frontier)?
+"""Reading training curves: has distillation levelled off (one rule, `levelled_off`), and what
+did the teacher memorize when its samples were as good as the student's (the memorization-quality
+frontier)?
 
 A curve is the list of evaluation points a run keeps (metrics["teacher_curve"],
 metrics["student_curve"]): {"step", "f_mem", "f_mem_ci", "coverage", "quality": {...}}.
@@ -45,19 +46,33 @@ def score(point: dict, key: str):
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-# --- distillation to a plateau ------------------------------------------------------------------
+# --- has distillation levelled off? (the one rule) ---------------------------------------------
+# One function decides, for the distillation's stop (distill.plateau) and for the report. The
+# log-time rule of issue 20 (cdlite/metrics/growth.py) replaces its body; its one caller is
+# cdlite.experiments.stages.levelled_off_of.
 
-def plateau(curve: list, window: int, tol: float, quality_tol: float, key: str | None) -> dict:
+def levelled_off(curve: list, window: int, tol: float, quality_tol: float,
+                 key: str | None) -> dict:
     """Has the curve levelled off over its last `window` points? Both f_mem and the quality
     score `key` are fitted by a straight line in the step; the change that line makes across
-    the window must stay within tol (f_mem, absolute) and quality_tol x |mean score|."""
+    the window must stay within tol (f_mem, absolute) and quality_tol x |mean score|.
+
+    "second_half" describes the run for the report: the change of f_mem from the mid-run point
+    to the last one, against the width of the last point's confidence interval (at least 0.02).
+    """
+    out = _trend_over_window(curve, window, tol, quality_tol, key)
+    out["second_half"] = _second_half(curve)
+    return out
+
+
+def _trend_over_window(curve, window, tol, quality_tol, key) -> dict:
     if len(curve) < window:
         return {"reached": False, "window": window}
     tail = curve[-window:]
-    steps = np.array([p["step"] for p in tail], dtype=float)
+    steps = np.array([p["step"] for p in tail], dtype=float)  # (window,)
     span = steps[-1] - steps[0]
 
-    def change(values):
+    def change(values):  # the fitted line's rise across the window
         v = np.asarray(values, dtype=float)
         if not np.isfinite(v).all() or span <= 0:
             return math.inf
@@ -72,6 +87,17 @@ def plateau(curve: list, window: int, tol: float, quality_tol: float, key: str |
             "mem_change": d_mem, "quality_change": d_q if key else None, "quality_key": key,
             "f_mem": float(np.mean([p["f_mem"] for p in tail])),
             "quality": float(np.mean(q)) if key and None not in q else None}
+
+
+def _second_half(curve: list) -> dict:
+    if len(curve) < 3:
+        return {"levelled_off": None, "change_last_half": None}
+    mid, last = curve[len(curve) // 2], curve[-1]
+    change = last["f_mem"] - mid["f_mem"]
+    lo, hi = last.get("f_mem_ci", [last["f_mem"], last["f_mem"]])
+    tol = max(0.02, hi - lo)  # a move within the last point's 95% interval is noise
+    return {"levelled_off": bool(abs(change) <= tol), "change_last_half": float(change),
+            "tolerance": float(tol)}
 
 
 # --- the frontier ------------------------------------------------------------------------------

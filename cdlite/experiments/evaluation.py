@@ -58,15 +58,3 @@ def curve_point(x, ds, cfg, rng, denoise=None, features=None) -> dict:
         point["gen_gap"] = gap["mean_gap"]
         point["gen_gap_per_sigma"] = gap["gap"]
     return point
-
-def levelled_off(curve: list, key: str = "f_mem") -> dict:
-    """Has f_mem stopped moving over the last half of a curve? Compares the last point with the
-    point at mid-run against the width of the last point's confidence interval."""
-    if len(curve) < 3:
-        return {"levelled_off": None, "change_last_half": None}
-    mid, last = curve[len(curve) // 2], curve[-1]
-    change = last[key] - mid[key]
-    lo, hi = last.get(key + "_ci", [last[key], last[key]])
-    tol = max(0.02, hi - lo)
-    return {"levelled_off": bool(abs(change) <= tol), "change_last_half": float(change),
-            "tolerance": float(tol)}

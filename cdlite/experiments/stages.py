@@ -17,8 +17,8 @@ from ..distill import ConsistencyFunction, consistency_train, distill, sample_co
 from ..nn.networks import make_network
 from ..nn.optim import copy_params
 from .config import RunConfig
-from .curves import plateau, scores_of_point
-from .evaluation import evaluate_samples, levelled_off
+from .curves import levelled_off, scores_of_point
+from .evaluation import evaluate_samples
 from .streams import Eval, Train, rng
 from .training import CurveRecorder
 
@@ -150,21 +150,22 @@ def distillation_stage(ctx: Context, D, teacher_params) -> StageResult:
         ("two_step", lambda f, r: consistency_samples(ctx, f, cfg.eval.n_curve, two, r),
          Eval.STUDENT_2STEP_CURVE_SAMPLES, Eval.STUDENT_2STEP_CURVE_METRICS)]
     curve = CurveRecorder(ctx, "student", model, curve_samplers, dc.steps)
-    stop = (lambda step: plateau_of(curve.points, dc)["reached"]) if dc.plateau else None
+    stop = (lambda step: levelled_off_of(curve.points, dc)["reached"]) if dc.plateau else None
     res = distill(D, model, params, ctx.train, dc, rng(cfg.seed, Train.DISTILL),
                   dif.sigma_min, dif.sigma_max, dif.rho, curve.on_eval, ctx.folder.progress,
                   curve.resume, curve.on_state, stop=stop)
     points = curve.resumed + res.history  # the student's curve, as the loop returned it
-    found = {**plateau_of(points, dc), "budget": dc.steps,
-             "stopped_early": points[-1]["step"] < dc.steps, "asked": dc.plateau}
-    return StageResult({"student_curve": points, "student_levelled_off": levelled_off(points),
+    found = levelled_off_of(points, dc)
+    second_half = found.pop("second_half")
+    found.update(budget=dc.steps, stopped_early=points[-1]["step"] < dc.steps, asked=dc.plateau)
+    return StageResult({"student_curve": points, "student_levelled_off": second_half,
                         "distill_plateau": found}, weights=res.ema)
 
 
-def plateau_of(points: list, dc) -> dict:
-    """The plateau test of cdlite.experiments.curves on a student curve, judged on f_mem and on
-    the run's first quality score (read off the curve's own points)."""
-    return plateau(points, dc.plateau_window, dc.plateau_tol, dc.plateau_quality_tol,
+def levelled_off_of(points: list, dc) -> dict:
+    """The one rule (cdlite.experiments.curves.levelled_off) on a student curve, judged on
+    f_mem and on the run's first quality score (read off the curve's own points)."""
+    return levelled_off(points, dc.plateau_window, dc.plateau_tol, dc.plateau_quality_tol,
                    scores_of_point(points[-1])[0])
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from ..fileio import write_text
 from ..experiments.curves import frontier, frontier_sentence
 from ..metrics.scores import SCORES, table_columns
+from .format import plus_minus
 
 ROWS = [  # (metrics key, label); reference rows come from metrics["reference"]
     ("teacher", "teacher (Heun)"),
@@ -230,7 +231,7 @@ def seed_table(summary: dict) -> str:
     rows = summary["rows"]
     qs = [(q, lab) for q, lab in table_columns() if any(q in r for r in rows.values())]
     head = ["model", "NFE", "f_mem", "chance", "coverage"] + [lab for _, lab in qs]
-    pm = lambda d: f"{d['mean']:.3f} ± {d['std']:.3f}" if d else "-"  # noqa: E731
+    pm = lambda d: plus_minus(d["mean"], d["std"]) if d else "-"  # noqa: E731
     chance = pm(rows.get("fresh_true", {}).get("f_mem"))
     body = [[lab, _fmt(rows[k].get("nfe")), pm(rows[k]["f_mem"]), chance,
              pm(rows[k]["coverage"])]

@@ -11,12 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
-import numpy as np
 
 from ..fileio import write_text
+from ..report.format import mean_sd, plus_minus
 from ..experiments.curves import frontier, score, scores_of
 from ..experiments.schema import SWEEP_MODELS
 
@@ -80,11 +79,6 @@ def by_setting(rows: list[dict], keys: list[str]) -> dict:
     return groups
 
 
-def mean_sd(values) -> tuple:
-    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    return (float(v.mean()), float(v.std())) if len(v) else (math.nan, math.nan)
-
-
 def summary_table(rows: list[dict], keys: list[str]) -> str:
     """Markdown: per grid setting, mean ± sd over seeds of the headline numbers."""
     cols = [("teacher_f_mem", "teacher f_mem"), ("student_f_mem", "student f_mem (1 step)"),
@@ -96,10 +90,7 @@ def summary_table(rows: list[dict], keys: list[str]) -> str:
     lines = ["| " + " | ".join(keys + ["seeds"] + [lab for _, lab in cols]) + " |",
              "|" + "---|" * (len(keys) + 1 + len(cols))]
     for setting, group in by_setting(rows, keys).items():
-        cells = []
-        for c, _ in cols:
-            mu, sd = mean_sd(r.get(c) for r in group)
-            cells.append("-" if math.isnan(mu) else f"{mu:.3f} ± {sd:.3f}")
+        cells = [plus_minus(*mean_sd(r.get(c) for r in group)) for c, _ in cols]
         lines.append("| " + " | ".join([str(v) for v in setting] + [str(len(group))] + cells)
                      + " |")
     return "\n".join(lines)
