@@ -29,7 +29,7 @@ from cdlite.backend import make_rng
 from cdlite.diffusion import EDMDenoiser, generate
 from cdlite.distill import ConsistencyFunction, sample_consistency
 from cdlite.experiments.evaluation import curve_point
-from cdlite.experiments.recipes import get_recipe
+from cdlite.catalog import get_recipe
 from cdlite.metrics import memorization_report, quality_report
 from cdlite.nn.networks import make_network
 

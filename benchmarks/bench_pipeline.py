@@ -16,8 +16,8 @@ import time
 
 from dataclasses import replace
 
-from cdlite.experiments.recipes import get_recipe
-from cdlite.experiments.runner import run_recipe
+from cdlite.catalog import get_recipe
+from cdlite.runs.runner import run_recipe
 
 
 def main():
@@ -44,14 +44,14 @@ def main():
     for seed, wall, m in rows:
         t, s = m["teacher"], m["student"]
         ref = m["reference"]["fresh_true"]
-        print(f"{seed:>4} {wall:>7.1f} {t['mem_frac']:>8.3f}"
-              f" {m['teacher_fewstep']['mem_frac']:>7.3f}"
-              f" {s['mem_frac']:>8.3f} {m['student_2step']['mem_frac']:>7.3f}"
-              f" {ref['mem_frac']:>7.3f} {s['mem_frac'] / max(t['mem_frac'], 1e-9):>10.2f}"
+        print(f"{seed:>4} {wall:>7.1f} {t['f_mem']:>8.3f}"
+              f" {m['teacher_fewstep']['f_mem']:>7.3f}"
+              f" {s['f_mem']:>8.3f} {m['student_2step']['f_mem']:>7.3f}"
+              f" {ref['f_mem']:>7.3f} {s['f_mem'] / max(t['f_mem'], 1e-9):>10.2f}"
               f"  {t['quality'][q]:.3f} / {s['quality'][q]:.3f} / {ref['quality'].get(q, 0):.3f}"
               f"   {t['quality']['energy_distance']:.4f} / {s['quality']['energy_distance']:.4f}")
-    ok_t = all(m["teacher"]["mem_frac"] >= 0.9 for _, _, m in rows)
-    ok_s = all(m["student"]["mem_frac"] <= 0.5 * m["teacher"]["mem_frac"] for _, _, m in rows)
+    ok_t = all(m["teacher"]["f_mem"] >= 0.9 for _, _, m in rows)
+    ok_s = all(m["student"]["f_mem"] <= 0.5 * m["teacher"]["f_mem"] for _, _, m in rows)
     print(f"\nteacher f_mem >= 0.9 in every seed: {ok_t}; student <= half the teacher's: {ok_s}")
 
 

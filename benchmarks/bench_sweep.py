@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from cdlite.experiments import get_recipe
-from cdlite.experiments.executors import LocalPool
-from cdlite.experiments.runner import run_recipe
-from cdlite.experiments.studies import finish
-from cdlite.experiments.sweep import SweepSpec, run_sweep
+from cdlite.catalog import get_recipe
+from cdlite.sweeps.executors import LocalPool
+from cdlite.runs.runner import run_recipe
+from cdlite.sweeps.studies import finish
+from cdlite.sweeps.sweep import SweepSpec, run_sweep
 
 SMALL = (("teacher.steps", 1500), ("distill.steps", 750), ("eval.n_samples", 2000))
 

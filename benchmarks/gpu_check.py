@@ -209,11 +209,11 @@ def pipeline(device: str, folder: Path, timeout: int) -> dict:
                                f"{(proc.stdout + proc.stderr)[-1500:]}")
         m = json.loads((run_dir / "metrics.json").read_text())
         out[dev] = {"wall_s": wall, "timings_s": m.get("timings_s"),
-                    **{row: {"mem_frac": m[row]["mem_frac"], "ci": m[row]["mem_frac_ci"]}
+                    **{row: {"f_mem": m[row]["f_mem"], "ci": m[row]["f_mem_ci"]}
                        for row in ROWS if row in m}}
     if device != "cpu":
         g, c = out[device], out["cpu"]
-        out["f_mem_within_cpu_ci"] = {row: bool(c[row]["ci"][0] - 0.02 <= g[row]["mem_frac"]
+        out["f_mem_within_cpu_ci"] = {row: bool(c[row]["ci"][0] - 0.02 <= g[row]["f_mem"]
                                                 <= c[row]["ci"][1] + 0.02) for row in ROWS}
     print(json.dumps(out, indent=1), flush=True)
     return out

@@ -86,7 +86,7 @@ def write_json(path, obj) -> None:
 def save_figure(fig, path, dpi: int = 110) -> str:
     """Write the matplotlib figure `fig` to `path` as PNG, atomically, and free it; returns the
     file name. A reader never sees a half-written PNG."""
-    import matplotlib.pyplot as plt  # the caller has chosen the backend already
+    from .plotting import plt  # the backend is chosen once, there
     try:
         with atomic_file(path) as fh:
             fig.savefig(fh, dpi=dpi, format="png", bbox_inches="tight")

@@ -1,4 +1,4 @@
-"""The `cdlite` command: thin click wrappers over library functions (cdlite.experiments).
+"""The `cdlite` command: thin click wrappers over library functions (cdlite.catalog, cdlite.runs).
 
 Every user mistake (a CdliteError) becomes a one-line message and exit status 2; Ctrl-C during a
 run leaves a valid run folder marked partial and exits with 130.
@@ -45,8 +45,8 @@ def list_cmd():
       cdlite list
       cdlite run two-moons --dry-run      the full config of one of them
     """
-    from cdlite.experiments.recipes import RECIPES
-    from cdlite.experiments.studies import STUDIES
+    from cdlite.catalog import RECIPES
+    from cdlite.sweeps.studies import STUDIES
     for name, recipe in RECIPES.items():
         click.echo(f"{name:<15} {recipe.description}")
     click.echo("\nstudies (cdlite sweep NAME):")
@@ -92,15 +92,15 @@ def run(recipe, resume, quick, seed, seeds, out, device, sets, config_file, dry_
       cdlite run rf-theory
       cdlite run --resume runs/toy-gaussians      after Ctrl-C, a kill or a failure
     """
-    from cdlite.experiments import runner
-    from cdlite.experiments.recipes import get_recipe
+    from cdlite.catalog import get_recipe
+    from cdlite.runs import runner
     log = (lambda *a: None) if quiet else (lambda msg: click.echo(msg, err=True))
     progress = False if quiet else None  # None: progress bars when stderr is a terminal
     if resume is not None:
         runner.refuse_with_resume(RECIPE=recipe, quick=quick, seed=seed, seeds=seeds, out=out,
                                   device=device, set=sets, config=config_file, dry_run=dry_run,
                                   force=force)
-        _interruptible(lambda: click.echo(runner.resume_run(resume, log, progress)))
+        _interruptible(lambda: click.echo(runner.resume_run(resume, get_recipe, log, progress)))
         return
     if recipe is None:
         raise CdliteError("name a recipe (`cdlite list` shows them), or --resume RUN_DIR")
@@ -141,8 +141,8 @@ def show(run_dir):
     Example:
       cdlite show runs/toy-gaussians
     """
-    from cdlite.experiments.recipes import get_recipe
-    from cdlite.experiments.runfolder import describe_state, read_json, read_metrics
+    from cdlite.catalog import get_recipe
+    from cdlite.runs.folder import describe_state, read_json, read_metrics
     if (run_dir / "summary.json").is_file():
         summary = read_json(run_dir / "summary.json", "summary over seeds")
         click.echo(get_recipe(summary.get("recipe", "")).seed_table(summary))
@@ -177,7 +177,7 @@ def sample(checkpoint, n, out, seed, steps, device, force):
       cdlite sample runs/toy-gaussians/checkpoints/student.npz -n 1000 --out student.npz
       cdlite sample runs/toy-gaussians/checkpoints/teacher.npz -n 500 --steps 40 --out t.npz
     """
-    from cdlite.experiments.commands import sample_to_file
+    from cdlite.runs.commands import sample_to_file
     click.echo(sample_to_file(checkpoint, n, out, seed, steps, device, force))
 
 
@@ -201,12 +201,12 @@ def evaluate(samples, train, test, key, threshold, as_json):
           --train runs/toy-gaussians/samples.npz
       cdlite evaluate my_samples.npy --train train.npy --test test.npy --json
     """
-    from cdlite.experiments.commands import evaluate_files, evaluation_text
+    from cdlite.runs.commands import evaluate_files, evaluation_text
     click.echo(evaluation_text(evaluate_files(samples, train, test, key, threshold), as_json))
 
 
 main.add_command(exercise)  # cdlite exercise list/start/check: the course (cdlite.course)
-main.add_command(sweep)  # cdlite sweep: grids, seeds, studies (cdlite.experiments.sweep)
+main.add_command(sweep)  # cdlite sweep: grids, seeds, studies (cdlite.sweeps)
 
 if __name__ == "__main__":
     main()

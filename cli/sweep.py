@@ -1,7 +1,9 @@
-"""`cdlite sweep`: a thin click wrapper over cdlite.experiments.sweep_cli (registered in
-cli/main.py beside the other commands)."""
+"""`cdlite sweep` (registered in cli/main.py beside the other commands): from the command's
+options to a SweepSpec, a folder and an executor; the sweep itself is cdlite.sweeps."""
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -43,7 +45,67 @@ def sweep(name, grid, sets, seeds, seed, quick, spec_file, out, workers, schedul
       cdlite sweep toy-gaussians --grid distill.steps=1000,4000 --set teacher.steps=2000
       cdlite sweep phase-diagram --scheduler tcp://10.0.0.5:8786
     """
-    from cdlite.experiments import sweep_cli
-    sweep_cli.run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler,
+    run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler,
                   yes, dry_run, (lambda *a: None) if quiet else
                   (lambda msg: click.echo(msg, err=True)), click.echo)
+
+
+def make_spec(name, grid, sets, seeds, seed, quick, spec_file):
+    """The spec a `cdlite sweep` runs: a spec file, a study, or a recipe with a grid."""
+    from cdlite.catalog import RECIPES
+    from cdlite.errors import CdliteError
+    from cdlite.runs.runner import load_toml, parse_sets
+    from cdlite.sweeps.studies import STUDIES
+    from cdlite.sweeps.sweep import SweepSpec, parse_grid
+    if spec_file is not None:
+        if name or grid or quick:
+            raise CdliteError("--spec holds the recipe, grid and --quick; drop NAME, --grid and "
+                              "--quick")
+        spec = SweepSpec.from_toml(load_toml(spec_file), spec_file)
+    elif name in STUDIES:
+        if grid:
+            raise CdliteError(f"{name} is a study with its own grid; drop --grid (or sweep its "
+                              f"recipe, {STUDIES[name].spec.recipe}, with your own grid)")
+        spec = STUDIES[name].quick_spec if quick else STUDIES[name].spec
+    elif name in RECIPES:
+        spec = SweepSpec(name, parse_grid(grid), quick=quick)
+    else:
+        raise CdliteError(f"unknown recipe or study {name!r}; choose a recipe "
+                          f"({', '.join(RECIPES)}) or a study ({', '.join(STUDIES)})")
+    extra = tuple(parse_sets(sets))
+    new_seeds = tuple(range(seed, seed + seeds)) if seeds else None
+    return replace(spec, sets=spec.sets + extra, seeds=new_seeds or spec.seeds)
+
+
+def run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler, yes,
+        dry_run, log, echo) -> None:
+    """The sweep the options describe: listed (--dry-run) or run, then its table."""
+    from cdlite.errors import CdliteError
+    from cdlite.sweeps.executors import make_executor
+    from cdlite.sweeps.studies import finish, summary_table
+    from cdlite.sweeps.sweep import expand, run_sweep
+    spec = make_spec(name, grid, sets, seeds, seed, quick, spec_file)
+    if dry_run:
+        cells = expand(spec)
+        shared = len({c.share for c in cells})
+        echo(f"{len(cells)} cells, {shared} distinct teachers:")
+        for c in cells:
+            echo(f"  {c.folder}")
+        return
+    out = Path(out or Path("runs") / ("sweep-" + (spec.study or spec.recipe)
+                                      + ("-quick" if spec.quick else "")))
+    try:
+        counts = run_sweep(spec, out, lambda: make_executor(workers, scheduler), log, yes,
+                           finish)
+    except KeyboardInterrupt:
+        echo(f"\ninterrupted: pending cells were cancelled; {out}/sweep.json keeps the finished "
+             "ones; rerun the same command to continue", err=True)
+        raise SystemExit(130) from None
+    rows = json.loads((out / "sweep.json").read_text()).get("rows", [])
+    if rows:
+        echo(summary_table(rows, [k for k, _ in spec.grid]))
+    echo(f"\n{counts['done']} done, {counts['failed']} failed, {counts['pending']} pending; "
+         f"sweep folder: {out} (read {out / 'report.md'})")
+    if counts["failed"]:
+        raise CdliteError(f"{counts['failed']} cell(s) failed (their errors are in "
+                          f"{out / 'report.md'}); rerun the same command to retry them")

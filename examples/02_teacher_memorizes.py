@@ -45,7 +45,7 @@ sigmas = karras_sigmas(heun_N, 0.002, sigma_max)
 
 # The chance level: fresh samples of the true mixture, scored against the same 16 points. In 2-D
 # an isolated training point catches some of them: a model that generalizes perfectly scores this.
-chance = chance_level(ds.sample_true(m, make_rng(1)), ds.train)["mem_frac"]
+chance = chance_level(ds.sample_true(m, make_rng(1)), ds.train)["f_mem"]
 print(f"n = {ds.n} training points, chance level f_mem = {chance:.3f}; training {steps} steps")
 
 snapshots = {}  # step -> samples, for the figure
@@ -56,7 +56,7 @@ def on_eval(step, eval_params):
     x, _ = generate(teacher.bind(eval_params), m, 2, sigmas, make_rng(2), sampler="heun")
     snapshots[step] = x
     r = memorization_fraction(x, ds.train)
-    return {"mem_frac": r["mem_frac"], "coverage": r["coverage"]}
+    return {"f_mem": r["f_mem"], "coverage": r["coverage"]}
 
 
 result = train_teacher(teacher, params, ds.train, TeacherConfig(steps=steps, lr=2e-3,
@@ -66,7 +66,7 @@ result = train_teacher(teacher, params, ds.train, TeacherConfig(steps=steps, lr=
 print(f"{'step':>6} {'loss':>8} {'f_mem':>6} {'chance':>7} {'coverage':>9}")
 for h in result.history:
     window = result.losses[max(0, h["step"] - every):h["step"]] or [float("nan")]
-    print(f"{h['step']:6d} {sum(window) / len(window):8.4f} {h['mem_frac']:6.3f} {chance:7.3f} "
+    print(f"{h['step']:6d} {sum(window) / len(window):8.4f} {h['f_mem']:6.3f} {chance:7.3f} "
           f"{h['coverage']:9.3f}")
 # Coverage near 1 says the samples land on (almost) all 16 points: the teacher reproduces its
 # training set, it has not collapsed onto a few points.
@@ -81,7 +81,7 @@ for ax, step in zip(axes, shown):
     ax.scatter(ds.train[:, 0], ds.train[:, 1], s=70, facecolors="none", edgecolors="k",
                label="training points")
     ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.5, color="tab:blue", label="samples")
-    f_mem = next(h["mem_frac"] for h in result.history if h["step"] == step)
+    f_mem = next(h["f_mem"] for h in result.history if h["step"] == step)
     ax.set_title(f"step {step}: f_mem {f_mem:.2f}")
     ax.set_xlim(-4, 4)
     ax.set_ylim(-4, 4)

@@ -40,7 +40,7 @@ denoisers = {
     "empirical optimum D*": EmpiricalOptimalDenoiser(ds.train),  # knows only the 16 points
     "exact mixture denoiser": gaussian_mixture_denoiser(ds.mixture),  # knows the distribution
 }
-chance = chance_level(ds.sample_true(m, make_rng(1)), ds.train)["mem_frac"]
+chance = chance_level(ds.sample_true(m, make_rng(1)), ds.train)["f_mem"]
 print(f"n = {ds.n} training points, {m} samples each, chance level f_mem = {chance:.3f}")
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 5), sharex=True, sharey=True)
@@ -48,7 +48,7 @@ for ax, (name, D) in zip(axes, denoisers.items()):
     # Same seed for both: the two ODEs start from exactly the same noise.
     x, nfe = generate(D, m, ds.d, sigmas, make_rng(2), sampler="heun")
     r = memorization_fraction(x, ds.train)
-    print(f"{name:>24}: f_mem {r['mem_frac']:.3f}  coverage {r['coverage']:.3f}  "
+    print(f"{name:>24}: f_mem {r['f_mem']:.3f}  coverage {r['coverage']:.3f}  "
           f"max distance to its nearest training point {r['d1'].max():.2e}  (NFE {nfe})")
 
     # A few whole ODE trajectories, recorded by the sampler's callback at every step.
@@ -61,7 +61,7 @@ for ax, (name, D) in zip(axes, denoisers.items()):
     ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.3, color="tab:blue", label="samples")
     ax.scatter(ds.train[:, 0], ds.train[:, 1], s=60, facecolors="none", edgecolors="k",
                label="training points")
-    ax.set_title(f"{name}\nf_mem {r['mem_frac']:.2f} (chance {chance:.2f})")
+    ax.set_title(f"{name}\nf_mem {r['f_mem']:.2f} (chance {chance:.2f})")
     ax.set_xlim(-4, 4)
     ax.set_ylim(-4, 4)
     ax.set_aspect("equal")

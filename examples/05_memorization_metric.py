@@ -55,8 +55,8 @@ results = {}
 for name, x in cases.items():
     r = memorization_fraction(x.astype(np.float32), a, rng=make_rng(1))
     results[name] = r
-    lo, hi = r["mem_frac_ci"]
-    print(f"{name:>22} {len(x):5d} {r['mem_frac']:6.3f} [{lo:5.3f}, {hi:5.3f}] "
+    lo, hi = r["f_mem_ci"]
+    print(f"{name:>22} {len(x):5d} {r['f_mem']:6.3f} [{lo:5.3f}, {hi:5.3f}] "
           f"{r['coverage']:9.3f} {np.median(r['ratio']):13.3g}")
 # A midpoint is made of training data, yet it sits at ratio ~1: the test asks "is this one
 # training point?", not "is this built from training points?".
@@ -87,7 +87,7 @@ ax.scatter(*x[~fresh["memorized"]].T, s=2, color="0.6", label="fresh sample, not
 ax.scatter(*x[fresh["memorized"]].T, s=2, color="tab:red", label="fresh sample, 'memorized'")
 ax.scatter(*a.T, s=50, facecolors="none", edgecolors="k", label="training points")
 ax.set_aspect("equal")
-ax.set_title(f"zones d1/d2 < 1/3 (shaded); chance f_mem = {fresh['mem_frac']:.2f}")
+ax.set_title(f"zones d1/d2 < 1/3 (shaded); chance f_mem = {fresh['f_mem']:.2f}")
 ax.legend(loc="lower left", fontsize=7)
 ax = axes[1]
 for name in ("fresh true samples", "near copies (1e-3)", "midpoints of 2 points"):

@@ -43,7 +43,7 @@ rng = make_rng(0)
 # In 64-D distances concentrate: a held-out digit is almost never 3x closer to one training image
 # than to the next, so the chance level is ~0 here, unlike in 2-D (examples 02, 05).
 held_out = chance_level(ds.test, ds.train)
-chance = held_out["mem_frac"]
+chance = held_out["f_mem"]
 print(f"digits: n = {ds.n} training images of {ds.image_shape}, d = {ds.d}")
 print(f"held-out digits: f_mem = {chance:.3f} (the chance level), median distance to the nearest "
       f"training image {np.median(held_out['d1']):.2f}")
@@ -55,9 +55,9 @@ teacher = EDMDenoiser(net, ds.sigma_data)
 
 def teacher_f_mem(step, params):
     x, _ = generate(teacher.bind(params), 200, ds.d, heun, make_rng(3))
-    f_mem = memorization_fraction(x, ds.train)["mem_frac"]
+    f_mem = memorization_fraction(x, ds.train)["f_mem"]
     print(f"  teacher step {step:6d}: f_mem {f_mem:.3f} (200 samples)", flush=True)
-    return {"mem_frac": f_mem}
+    return {"f_mem": f_mem}
 
 
 cfg = TeacherConfig(steps=t_steps, lr=1e-3, eval_every=max(t_steps // 5, 1))
@@ -92,13 +92,13 @@ k = 10  # the first k samples: not chosen, so the figure is an honest draw
 fig, axes = plt.subplots(2, 1, figsize=(9, 4.6))
 for ax, (name, x) in zip(axes, samples.items()):
     r = memorization_fraction(x, ds.train)
-    print(f"{name:>18}: f_mem {r['mem_frac']:.3f} (chance {chance:.3f}), coverage "
+    print(f"{name:>18}: f_mem {r['f_mem']:.3f} (chance {chance:.3f}), coverage "
           f"{r['coverage']:.3f}, median nearest distance {np.median(r['d1']):.2f}")
     top = strip(ds.to_images(np.clip(x[:k], -1, 1)))  # generated
     bottom = strip(ds.to_images(ds.train[r["idx1"][:k]]))  # its nearest training image
     ax.imshow(np.vstack([top, np.zeros((1, top.shape[1])), bottom]), cmap="gray_r", vmin=-1,
               vmax=1)
-    ax.set_title(f"{name}: f_mem {r['mem_frac']:.2f} (chance {chance:.2f}); "
+    ax.set_title(f"{name}: f_mem {r['f_mem']:.2f} (chance {chance:.2f}); "
                  f"top: samples, bottom: nearest training image", fontsize=10)
     ax.axis("off")
 # Read f_mem with the distances: a sample much closer to a training image than held-out digits

@@ -57,15 +57,15 @@ def student_f_mem(step, params):
     # drifting as CD goes on (DESIGN.md 8): a single end value can hide the trend.
     x, _ = generate(student.bind(params), 1000, 2, [sigma_max], make_rng(3),
                     sampler=sample_consistency)
-    return {"mem_frac": memorization_fraction(x, ds.train)["mem_frac"]}
+    return {"f_mem": memorization_fraction(x, ds.train)["f_mem"]}
 
 
 cfg = DistillConfig(steps=cd_steps, lr=2e-4, N=18, mu=0.95, eval_every=max(cd_steps // 4, 1))
 cd = distill(D, student, copy_params(result.ema), ds.train, cfg, rng, sigma_min=sigma_min,
              sigma_max=sigma_max, on_eval=student_f_mem)
-print("student f_mem during CD: " + ", ".join(f"step {h['step']}: {h['mem_frac']:.3f}"
+print("student f_mem during CD: " + ", ".join(f"step {h['step']}: {h['f_mem']:.3f}"
                                              for h in cd.history))
-change = cd.history[-1]["mem_frac"] - cd.history[-2]["mem_frac"]
+change = cd.history[-1]["f_mem"] - cd.history[-2]["f_mem"]
 print(f"  change over the last interval {change:+.3f}: "
       f"{'still rising, so say so when you report it' if change > 0.01 else 'levelled off'}")
 
@@ -80,7 +80,7 @@ samples = {
                                       make_rng(2), sampler="euler"),
 }
 fresh = ds.sample_true(m, make_rng(1))
-chance = chance_level(fresh, ds.train)["mem_frac"]
+chance = chance_level(fresh, ds.train)["f_mem"]
 print(f"\nn = {ds.n}, {m} samples each; chance level f_mem = {chance:.3f}, "
       f"log-likelihood of true samples = {mean_loglik(fresh, ds.mixture):.2f}")
 print(f"{'':>22} {'NFE':>4} {'f_mem':>6} {'coverage':>9} {'log-lik':>8}")
@@ -89,11 +89,11 @@ for ax, (name, (x, nfe)) in zip(axes, samples.items()):
     r = memorization_fraction(x, ds.train)
     # The log-likelihood under the true mixture says whether samples still look like the data
     # (a teacher sitting on training points in dense regions can even beat true samples).
-    print(f"{name:>22} {nfe:4d} {r['mem_frac']:6.3f} {r['coverage']:9.3f} "
+    print(f"{name:>22} {nfe:4d} {r['f_mem']:6.3f} {r['coverage']:9.3f} "
           f"{mean_loglik(x, ds.mixture):8.2f}")
     ax.scatter(*ds.train.T, s=60, facecolors="none", edgecolors="k", label="training points")
     ax.scatter(*x.T, s=2, alpha=0.4, color="tab:blue", label="samples")
-    ax.set_title(f"{name} (NFE {nfe})\nf_mem {r['mem_frac']:.2f}, chance {chance:.2f}")
+    ax.set_title(f"{name} (NFE {nfe})\nf_mem {r['f_mem']:.2f}, chance {chance:.2f}")
     ax.set_xlim(-4, 4)
     ax.set_ylim(-4, 4)
     ax.set_aspect("equal")

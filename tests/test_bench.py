@@ -64,4 +64,4 @@ def test_gpu_check_dry_run_writes_its_summary(tmp_path, monkeypatch):
     parity = data["parts"]["parity"]  # the fake device computes with NumPy: exactly equal
     assert parity["teacher_weights_max_rel"] == 0.0 and parity["nn_indices_equal"]
     assert data["parts"]["throughput"]["rows"][0]["batch"] == 256
-    assert data["parts"]["pipeline"]["cpu"]["teacher"]["mem_frac"] >= 0.0
+    assert data["parts"]["pipeline"]["cpu"]["teacher"]["f_mem"] >= 0.0

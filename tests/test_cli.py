@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from cdlite.experiments import schema
 from cdlite_cli.main import main
 
 TINY = ["--quick", "--set", "teacher.steps=40", "--set", "distill.steps=20",
@@ -140,17 +141,17 @@ def test_quick_run_writes_a_complete_run_folder(quick_run):
                 "student_2step", "reference", "teacher_curve", "student_curve", "timings_s"):
         assert key in m, key
     for row in ("teacher", "teacher_fewstep", "student", "student_2step"):
-        for key in ("steps", "nfe", "mem_frac", "mem_frac_ci", "coverage", "quality"):
+        for key in ("steps", "nfe", "f_mem", "f_mem_ci", "coverage", "quality"):
             assert key in m[row], (row, key)
-        assert 0 <= m[row]["mem_frac_ci"][0] <= m[row]["mem_frac"] <= m[row]["mem_frac_ci"][1]
+        assert 0 <= m[row]["f_mem_ci"][0] <= m[row]["f_mem"] <= m[row]["f_mem_ci"][1]
         assert {"loglik", "energy_distance"} <= set(m[row]["quality"])
     assert m["teacher_fewstep"]["nfe"] == m["student"]["nfe"] == 1
     assert m["student_2step"]["nfe"] == 2
     assert set(m["reference"]) == {"fresh_true", "empirical_optimum"}
-    assert m["reference"]["empirical_optimum"]["mem_frac"] == 1.0  # the perfect memorizer
+    assert m["reference"]["empirical_optimum"]["f_mem"] == 1.0  # the perfect memorizer
     for curve in ("teacher_curve", "student_curve"):
         assert m[curve][0]["step"] == 0 and len(m[curve]) >= 2
-        assert {"step", "mem_frac", "gen_gap", "quality"} <= set(m[curve][-1])
+        assert {"step", "f_mem", "gen_gap", "quality"} <= set(m[curve][-1])
     with np.load(out / "samples.npz", allow_pickle=False) as z:
         assert {"train", "test", "teacher", "teacher_fewstep", "student",
                 "student_2step"} <= set(z.files)
@@ -179,12 +180,12 @@ def test_show_sample_and_evaluate_on_the_run(quick_run, tmp_path):
                 "--json")
     assert ev.exit_code == 0, ev.output
     r = json.loads(ev.output)
-    assert r["mem_frac"] == 1.0 and r["mem_frac_ci"] == [1.0, 1.0]  # training points themselves
+    assert r["f_mem"] == 1.0 and r["f_mem_ci"] == [1.0, 1.0]  # training points themselves
     m = json.loads((out / "metrics.json").read_text())
     ev2 = invoke("evaluate", out / "samples.npz", "--key", "student", "--train",
                  out / "samples.npz", "--test", out / "samples.npz", "--json")
     r2 = json.loads(ev2.output)
-    assert r2["mem_frac"] == pytest.approx(m["student"]["mem_frac"])
+    assert r2["f_mem"] == pytest.approx(m["student"]["f_mem"])
     assert "energy_distance" in r2["quality"]
 
 
@@ -217,14 +218,14 @@ def test_several_seeds_are_summarised(tmp_path):
     assert again.exit_code == 2 and "summary.json" in again.output  # not overwritten
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["seeds"] == [0, 1]
-    assert set(summary["rows"]["teacher"]["mem_frac"]) == {"mean", "std", "values"}
+    assert set(summary["rows"]["teacher"]["f_mem"]) == {"mean", "std", "values"}
     assert "±" in result.output
     assert invoke("show", tmp_path).exit_code == 0
     assert "below its teacher's in" in (tmp_path / "report.md").read_text()
 
 
 def test_ctrl_c_leaves_a_valid_partial_run_folder(tmp_path, monkeypatch):
-    import cdlite.experiments.pipeline as pipeline
+    import cdlite.experiments.stages as pipeline
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -235,6 +236,7 @@ def test_ctrl_c_leaves_a_valid_partial_run_folder(tmp_path, monkeypatch):
     assert result.exit_code == 130
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["status"] == "partial" and m["interrupted_in"] == "distillation"
+    assert schema.problems(m) == []  # what a partial run holds is in the schema too
     assert "teacher" in m and "student" not in m
     assert "PARTIAL RUN" in (tmp_path / "report.md").read_text()
     with np.load(tmp_path / "samples.npz", allow_pickle=False) as z:
@@ -250,6 +252,7 @@ def test_quick_run_of_every_other_recipe(recipe, tmp_path):
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["status"] == "complete" and m["recipe"] == recipe
     assert {"student", "student_2step", "teacher_fewstep"} <= set(m)
+    assert schema.problems(m) == []  # docs/metrics.md describes it, key by key
     if recipe == "digits":
         assert m["image_shape"] == [8, 8] and m["dim"] == 64
         assert "frechet_features" in m["student"]["quality"]
@@ -262,6 +265,7 @@ def test_quick_rf_theory_run(tmp_path):
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["recipe"] == "rf-theory" and m["status"] == "complete"
     assert m["stages_done"] == ["rf-theory"]
+    assert schema.problems(m) == []
     assert m["tau_gen"]["ns"] == m["tau_mem"]["ns"] and len(m["tau_mem"]["ns"]) >= 3
     assert np.isfinite(m["tau_mem"]["slope"])
     assert (tmp_path / "report.md").is_file() and list((tmp_path / "figures").glob("*.png"))

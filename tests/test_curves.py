@@ -5,7 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cdlite.experiments.curves import frontier, plateau, teacher_at_quality
+from cdlite.experiments.curves import frontier, teacher_at_quality
+from cdlite.experiments.curves import levelled_off as plateau
 from cdlite_cli.main import main
 
 TINY = ["--quick", "--set", "teacher.steps=60", "--set", "eval.n_samples=100",
@@ -13,7 +14,7 @@ TINY = ["--quick", "--set", "teacher.steps=60", "--set", "eval.n_samples=100",
 
 
 def point(step, f, q=None, key="loglik"):
-    return {"step": step, "mem_frac": f, "mem_frac_ci": [f - 0.01, f + 0.01],
+    return {"step": step, "f_mem": f, "f_mem_ci": [f - 0.01, f + 0.01],
             "quality": {} if q is None else {key: q}}
 
 
@@ -34,13 +35,13 @@ def test_the_teacher_at_the_students_quality_is_read_after_its_low_point():
              point(300, 0.9, -2.0)]
     m = teacher_at_quality(curve, -3.0, "loglik")  # the blob's score, reached again later
     assert m["where"] == "crossing" and m["low_point_step"] == 100
-    assert m["step"] == pytest.approx(250) and m["mem_frac"] == pytest.approx(0.75)
+    assert m["step"] == pytest.approx(250) and m["f_mem"] == pytest.approx(0.75)
     assert teacher_at_quality(curve, -1.0, "loglik")["where"] == "never as good"
     assert teacher_at_quality(curve, -7.0, "loglik")["where"] == "better at its low point"
     energy = [point(s, f, q, "energy_distance") for s, f, q in
               ((0, 0.0, 0.06), (100, 0.5, 0.30), (200, 0.9, 0.10))]
     e = teacher_at_quality(energy, 0.2, "energy_distance")  # lower is better
-    assert e["where"] == "crossing" and e["mem_frac"] == pytest.approx(0.7)
+    assert e["where"] == "crossing" and e["f_mem"] == pytest.approx(0.7)
 
 
 def test_the_frontier_verdict_and_the_blob_flag():

@@ -194,8 +194,9 @@ def _variants(cfg):
 
 @pytest.mark.parametrize("variant", ["quick", "branches"])
 def test_quick_pipeline_on_the_fake_gpu_gives_the_cpu_numbers(cp, tmp_path, variant):
-    from cdlite.experiments import get_recipe, run_recipe
-    from cdlite.experiments.commands import sample_checkpoint
+    from cdlite.catalog import get_recipe
+    from cdlite.runs.runner import run_recipe
+    from cdlite.runs.commands import sample_checkpoint
     recipe = get_recipe("toy-gaussians")
     cfg = recipe.quick(recipe.defaults)
     cfg = cfg if variant == "quick" else _variants(cfg)
@@ -225,5 +226,5 @@ def test_quick_pipeline_on_the_fake_gpu_gives_the_cpu_numbers(cp, tmp_path, vari
                                                 "teacher_fewstep_2", "student", "student_2step")]
         rows += [(r, stored["reference"][r], cpu["reference"][r]) for r in stored["reference"]]
         for name, ref, got in rows:
-            lo, hi = ref["mem_frac_ci"]
-            assert lo <= got["mem_frac"] <= hi, (name, got["mem_frac"], ref["mem_frac_ci"])
+            lo, hi = ref["f_mem_ci"]
+            assert lo <= got["f_mem"] <= hi, (name, got["f_mem"], ref["f_mem_ci"])

@@ -2,26 +2,26 @@
 import numpy as np
 import pytest
 
-from cdlite.experiments.figures import make_figures
+from cdlite.report.figures import make_figures
 
 PNG_MAGIC = b"\x89PNG"
 
 
 def _curve(steps, rng):
-    return [{"step": int(s), "mem_frac": float(f), "coverage": float(f),
+    return [{"step": int(s), "f_mem": float(f), "coverage": float(f),
              "gen_gap": float(-0.01 + 0.02 * f),
-             "quality": {"energy": float(0.3 * (1 - f)), "loglik": float(-3 + f)}}
+             "quality": {"energy_distance": float(0.3 * (1 - f)), "loglik": float(-3 + f)}}
             for s, f in zip(steps, np.sort(rng.uniform(0, 1, len(steps))))]
 
 
 def _metrics(rng, d):
-    entry = lambda nfe, f: {"nfe": nfe, "mem_frac": f, "mem_frac_ci": [f - 0.02, f + 0.02],
-                            "coverage": 0.8, "quality": {"loglik": -2.1, "energy": 0.01}}
+    entry = lambda nfe, f: {"nfe": nfe, "f_mem": f, "f_mem_ci": [f - 0.02, f + 0.02],
+                            "coverage": 0.8, "quality": {"loglik": -2.1, "energy_distance": 0.01}}
     return {"recipe": "test", "seed": 0, "n_train": 16, "dim": d,
             "teacher": entry(35, 0.9), "teacher_fewstep": entry(1, 0.1),
             "student": entry(1, 0.3), "student_2step": entry(2, 0.4), "ct": entry(1, 0.2),
-            "reference": {"fresh_true": {"mem_frac": 0.15, "quality": {"loglik": -2.0}},
-                          "empirical_optimum": {"mem_frac": 1.0}},
+            "reference": {"fresh_true": {"f_mem": 0.15, "quality": {"loglik": -2.0}},
+                          "empirical_optimum": {"f_mem": 1.0}},
             "teacher_curve": _curve([0, 100, 200, 300], rng),
             "student_curve": _curve([0, 50, 100], rng)}
 
@@ -68,7 +68,7 @@ def test_partial_run(tmp_path):
     """An interrupted run: only train and teacher samples, a teacher curve with one entry."""
     rng = np.random.default_rng(2)
     train = rng.standard_normal((16, 2))
-    metrics = {"teacher_curve": [{"step": 0, "mem_frac": 0.1}]}
+    metrics = {"teacher_curve": [{"step": 0, "f_mem": 0.1}]}
     written = make_figures(tmp_path, metrics, {"train": train,
                                                "teacher": _samples(rng, train, 50, 0.3)})
     assert set(written) == {"samples", "curves", "ratios"}

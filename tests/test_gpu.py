@@ -54,19 +54,20 @@ def test_metrics_accept_cupy(cp):
     rng = backend.make_rng(0)
     train = rng.standard_normal((50, 4)).astype(np.float32)
     r = memorization_fraction(cp.asarray(train), cp.asarray(train), n_boot=50)
-    assert r["mem_frac"] == 1.0
+    assert r["f_mem"] == 1.0
 
 
 def test_quick_pipeline_on_the_gpu(tmp_path):
     from dataclasses import replace
 
-    from cdlite.experiments import get_recipe, run_recipe
+    from cdlite.catalog import get_recipe
+    from cdlite.runs.runner import run_recipe
     recipe = get_recipe("toy-gaussians")
     cfg = recipe.quick(recipe.defaults)
     cpu = run_recipe(recipe, cfg, tmp_path / "cpu", progress=False)
     gpu = run_recipe(recipe, replace(cfg, device="gpu"), tmp_path / "gpu", progress=False)
     for row in ("teacher", "student"):
-        assert abs(cpu[row]["mem_frac"] - gpu[row]["mem_frac"]) < 0.1, row
+        assert abs(cpu[row]["f_mem"] - gpu[row]["f_mem"]) < 0.1, row
 
 
 def test_training_steps_match_numpy_to_rounding(cp):

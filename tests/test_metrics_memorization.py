@@ -115,7 +115,7 @@ def test_training_points_are_memorized():
     rng = np.random.default_rng(2)
     train = rng.standard_normal((64, 5)).astype(np.float32)
     r = memorization_fraction(train, train)
-    assert np.all(r["ratio"] == 0.0) and r["mem_frac"] == 1.0 and r["coverage"] == 1.0
+    assert np.all(r["ratio"] == 0.0) and r["f_mem"] == 1.0 and r["coverage"] == 1.0
     np.testing.assert_array_equal(r["idx1"], np.arange(64))
 
 
@@ -123,8 +123,8 @@ def test_fresh_samples_are_rarely_memorized():
     rng = np.random.default_rng(3)
     train = rng.standard_normal((32, 8))
     c = chance_level(rng.standard_normal((2000, 8)), train, rng=rng)
-    assert c["mem_frac"] < 0.02
-    assert c["mem_frac_ci"][0] <= c["mem_frac"] <= c["mem_frac_ci"][1]
+    assert c["f_mem"] < 0.02
+    assert c["f_mem_ci"][0] <= c["f_mem"] <= c["f_mem_ci"][1]
 
 
 def test_ratio_invariant_under_scale_and_shift():
@@ -158,7 +158,7 @@ def test_coverage_tells_collapse_from_memorization():
     train = rng.standard_normal((20, 4))
     collapsed = np.repeat(train[:1], 100, axis=0)
     r = memorization_fraction(collapsed, train)
-    assert r["mem_frac"] == 1.0 and r["coverage"] == pytest.approx(1 / 20)
+    assert r["f_mem"] == 1.0 and r["coverage"] == pytest.approx(1 / 20)
 
 
 def test_bootstrap_ci():
@@ -176,7 +176,7 @@ def test_threshold_is_configurable():
     rng = np.random.default_rng(7)
     train, x = rng.standard_normal((30, 2)), rng.standard_normal((300, 2))
     r = memorization_fraction(x, train, threshold=0.6)
-    assert r["mem_frac"] == pytest.approx(np.mean(r["ratio"] < 0.6))
+    assert r["f_mem"] == pytest.approx(np.mean(r["ratio"] < 0.6))
     with pytest.raises(CdliteError, match="threshold"):
         memorization_fraction(x, train, threshold=0.0)
 
@@ -188,9 +188,9 @@ def test_report_is_json_ready():
     rep = memorization_report(x, train, n_boot=200, rng=rng, reference=rng.standard_normal((64, 2)),
                               copy_threshold=0.9)
     json.dumps(rep)
-    assert rep["mem_frac"] >= 4 / 64 and len(rep["ratio"]) == 64
+    assert rep["f_mem"] >= 4 / 64 and len(rep["ratio"]) == 64
     assert sum(rep["ratio_hist"]["counts"]) == 64
-    for key in ("chance_mem_frac", "copy_mean", "copy_frac_above", "coverage", "mem_frac_ci"):
+    for key in ("chance_f_mem", "copy_mean", "copy_frac_above", "coverage", "f_mem_ci"):
         assert key in rep
 
 

@@ -15,9 +15,10 @@ from cdlite.checkpoint import META_KEY, load_checkpoint, save_checkpoint
 from cdlite.config import keys
 from cdlite.data.images import load_array, read_idx
 from cdlite.errors import CdliteError
-from cdlite.experiments import RunConfig, get_recipe
-from cdlite.experiments.models import load_model
-from cdlite.experiments.runner import resolve_config
+from cdlite.catalog import get_recipe
+from cdlite.experiments import RunConfig
+from cdlite.runs.checkpoints import load_model
+from cdlite.runs.runner import resolve_config
 from cdlite.nn.networks import build_network, network_spec
 
 FAST = settings(max_examples=60, deadline=None, derandomize=True,

@@ -15,7 +15,8 @@ from cdlite.backend import make_rng
 from cdlite.data import make_dataset
 from cdlite.diffusion import EDMDenoiser, TeacherConfig, train_teacher
 from cdlite.distill import ConsistencyFunction, DistillConfig, distill
-from cdlite.experiments.runner import resume_run
+from cdlite.catalog import get_recipe
+from cdlite.runs.runner import resume_run
 from cdlite.nn.networks import build_network
 
 ARGS = ["--quick", "--set", "teacher.steps=800", "--set", "teacher.eval_every=50",
@@ -123,7 +124,7 @@ def test_a_stopped_run_resumes_to_the_same_results(name, reference, tmp_path):
         assert proc.returncode == 130, err.decode()
         assert stopped["status"] == "partial" and b"--resume" in err
     assert "references" not in stopped["stages_done"]  # it really stopped before the end
-    assert "f_mem" in resume_run(out, progress=False)  # the summary table
+    assert "f_mem" in resume_run(out, get_recipe, progress=False)  # the summary table
     assert _metrics(out)["status"] == "complete"
     assert _comparable(_metrics(out)) == _comparable(_metrics(reference))
     assert (out / "samples.npz").read_bytes() == (reference / "samples.npz").read_bytes()
@@ -133,7 +134,7 @@ def test_a_stopped_run_resumes_to_the_same_results(name, reference, tmp_path):
 def test_a_second_signal_exits_at_once_without_claiming_a_write(tmp_path):
     code = (
         "import os, signal, sys\n"
-        "from cdlite.experiments.runfolder import stop_on_signals, RunInterrupted\n"
+        "from cdlite.runs.signals import stop_on_signals, RunInterrupted\n"
         "with stop_on_signals(lambda: 'the folder keeps what was saved before'):\n"
         "    try:\n"
         "        os.kill(os.getpid(), signal.SIGTERM)\n"

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cdlite.experiments.models import param_shapes
-from cdlite.experiments.runfolder import LOCK
+from cdlite.runs.lock import LOCK
 from cdlite.nn.networks import MLPConfig, RFConfig, make_network
 from cdlite_cli.main import main
 
@@ -81,7 +80,7 @@ def test_force_moves_the_old_run_aside_and_drops_it_when_the_new_one_completes(t
 
 
 def test_force_never_mixes_two_runs_when_the_new_one_stops(tmp_path, monkeypatch):
-    import cdlite.experiments.pipeline as pipeline
+    import cdlite.experiments.stages as pipeline
     out = tmp_path / "run"
     assert invoke("run", "toy-gaussians", *TINY, "--out", out, "-q").exit_code == 0
     old = metrics(out)
@@ -100,7 +99,7 @@ def test_force_never_mixes_two_runs_when_the_new_one_stops(tmp_path, monkeypatch
 
 
 def test_ctrl_c_while_the_figures_are_drawn_is_not_swallowed(tmp_path, monkeypatch):
-    import cdlite.experiments.figures as figures
+    import cdlite.report.figures as figures
 
     def stop(*a, **k):
         raise KeyboardInterrupt
@@ -114,7 +113,7 @@ def test_ctrl_c_while_the_figures_are_drawn_is_not_swallowed(tmp_path, monkeypat
 
 
 def test_a_failure_keeps_the_finished_stages_and_is_marked(tmp_path, monkeypatch):
-    import cdlite.experiments.pipeline as pipeline
+    import cdlite.experiments.stages as pipeline
     from cdlite.errors import CdliteError
 
     def diverge(*a, **k):
@@ -187,7 +186,7 @@ def test_one_dimensional_data_runs_end_to_end_with_figures(tmp_path):
 def test_shapes_from_the_header_match_the_built_network(cfg, d):
     net = make_network(cfg, d)
     built = {k: v.shape for k, v in net.init(np.random.default_rng(0)).items()}
-    assert param_shapes(net) == built
+    assert net.param_shapes() == built
 
 
 def test_a_header_naming_a_huge_network_is_refused_before_it_is_built(done, tmp_path):

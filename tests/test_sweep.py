@@ -11,8 +11,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from cdlite.experiments import get_recipe
-from cdlite.experiments.runner import resolve_config, run_recipe
+from cdlite.catalog import get_recipe
+from cdlite.runs.runner import resolve_config, run_recipe
 from cdlite_cli.main import main
 
 SETS = ["--set", "teacher.steps=80", "--set", "eval.n_samples=150", "--set", "eval.n_curve=60",
@@ -126,7 +126,7 @@ def die(*args):  # a task whose worker process dies
 
 
 def test_a_dead_worker_fails_its_cells_and_a_rerun_retries_them(tmp_path, monkeypatch):
-    import cdlite.experiments.sweep as sweep
+    import cdlite.sweeps.sweep as sweep
     monkeypatch.setattr(sweep, "cell_task", die)
     args = ["sweep", "toy-gaussians", "--quick", "--grid", "distill.steps=40", *SETS,
             "--workers", 1, "--out", tmp_path / "s"]
@@ -177,7 +177,7 @@ def test_a_shipped_study_answers_its_question(tmp_path):
 
 
 def test_the_phase_diagram_and_capacity_answers_with_known_rows():
-    from cdlite.experiments.studies import capacity_answer, phase_answer
+    from cdlite.sweeps.studies import capacity_answer, phase_answer
     rows = [{"n_train": n, "teacher_f_mem": 0.9, "student_f_mem": 0.2, "chance": 0.1,
              "teacher_steps_to_f_mem_0.5": 100.0 * n ** 1.5, "teacher_steps_to_f_mem_0.9": None}
             for n in (8, 16, 32)]

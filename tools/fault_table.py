@@ -250,7 +250,7 @@ def show_cases(tmp: Path, run: Path):
     bad = tmp / "badjson"
     shutil.copytree(run, bad)
     m = json.loads((bad / "metrics.json").read_text())
-    m["student"]["mem_frac_ci"] = [None, None]
+    m["student"]["f_mem_ci"] = [None, None]
     (bad / "metrics.json").write_text(json.dumps(m))
     r = cdlite_cmd("show", bad)
     row("`cdlite show` with a null CI", r.returncode, "(summary table printed)"

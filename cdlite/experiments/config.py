@@ -1,4 +1,4 @@
-"""The config of one pipeline run (DESIGN.md 7): the component configs composed as sections.
+"""The config of one pipeline run (docs/design.md §7): the component configs composed as sections.
 
 Each section is the config class of the component that reads it, declared there once:
 
@@ -23,6 +23,11 @@ from ..diffusion.samplers import DiffusionConfig
 from ..diffusion.train import TeacherConfig
 from ..distill.train import DistillConfig
 from ..nn.networks import MLPConfig, RFConfig
+
+
+# The sections that act only after the teacher: they play no part in what the teacher stages
+# compute, so runs that differ only in them share one teacher (a sweep trains it once).
+AFTER_TEACHER = ("distill", "run_ct")
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,11 @@ class RunConfig(Config):
         if not self.eval.student_tau > self.diffusion.sigma_min:
             yield (f"eval.student_tau={self.eval.student_tau} (must exceed diffusion.sigma_min="
                    f"{self.diffusion.sigma_min})")
+
+    def sigma_data(self, ds) -> float:
+        """The one data scale of the run (EDM's sigma_data): diffusion.sigma_data when set,
+        else the dataset's (known for toy data, data.sigma_data or measured for files)."""
+        return self.diffusion.sigma_data or ds.sigma_data
 
     def student_net(self):
         """The student's network config: the teacher's, resized by distill.student_width and

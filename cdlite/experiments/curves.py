@@ -1,10 +1,12 @@
-"""Reading training curves: has distillation levelled off, and what did the teacher memorize when
-its samples were as good as the student's (the memorization-quality frontier)?
+"""Reading training curves: has distillation levelled off (one rule, `levelled_off`), and what
+did the teacher memorize when its samples were as good as the student's (the memorization-quality
+frontier)?
 
 A curve is the list of evaluation points a run keeps (metrics["teacher_curve"],
-metrics["student_curve"]): {"step", "mem_frac", "mem_frac_ci", "coverage", "quality": {...}}.
+metrics["student_curve"]): {"step", "f_mem", "f_mem_ci", "coverage", "quality": {...}}.
 
-Scores. A run is judged on the quality scores its data allows (SCORES): for Gaussian mixtures
+Scores. A run is judged on the quality scores its data allows (the frontier scores of
+cdlite.metrics.scores): for Gaussian mixtures
 the log-likelihood under the true density (it rewards sitting on the modes, so a memorizer
 scores well) and the energy distance to held-out data (it rewards matching the distribution);
 for 2-D shapes the energy distance; for images the Frechet distance in classifier features.
@@ -26,19 +28,17 @@ import math
 
 import numpy as np
 
-# score -> +1 when higher is better, -1 when lower is better; label for people
-SCORES = {"loglik": (+1, "log-likelihood under the true density"),
-          "energy_distance": (-1, "energy distance to held-out data"),
-          "frechet_features": (-1, "Frechet distance in classifier features")}
+from ..metrics.scores import SCORES, frontier_keys
 
 
 def scores_of(metrics: dict) -> list[str]:
-    """The frontier's scores for this run: those its final rows report, in SCORES order."""
-    row = metrics.get("teacher") or (metrics.get("teacher_curve") or [{}])[-1]
-    have = set((row.get("quality") or {}))
-    if "frechet_features" in have:  # images: the classifier's feature space, not pixels
-        return ["frechet_features"]
-    return [s for s in ("loglik", "energy_distance") if s in have]
+    """The frontier's scores for this run: those its final rows report, in registry order."""
+    return scores_of_point(metrics.get("teacher") or (metrics.get("teacher_curve") or [{}])[-1])
+
+
+def scores_of_point(row: dict) -> list[str]:
+    """The frontier's scores that one row (or curve point) reports, in registry order."""
+    return frontier_keys(set(row.get("quality") or {}))
 
 
 def score(point: dict, key: str):
@@ -46,33 +46,58 @@ def score(point: dict, key: str):
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-# --- distillation to a plateau ------------------------------------------------------------------
+# --- has distillation levelled off? (the one rule) ---------------------------------------------
+# One function decides, for the distillation's stop (distill.plateau) and for the report. The
+# log-time rule of issue 20 (cdlite/metrics/growth.py) replaces its body; its one caller is
+# cdlite.experiments.stages.levelled_off_of.
 
-def plateau(curve: list, window: int, tol: float, quality_tol: float, key: str | None) -> dict:
+def levelled_off(curve: list, window: int, tol: float, quality_tol: float,
+                 key: str | None) -> dict:
     """Has the curve levelled off over its last `window` points? Both f_mem and the quality
     score `key` are fitted by a straight line in the step; the change that line makes across
-    the window must stay within tol (f_mem, absolute) and quality_tol x |mean score|."""
+    the window must stay within tol (f_mem, absolute) and quality_tol x |mean score|.
+
+    "second_half" describes the run for the report: the change of f_mem from the mid-run point
+    to the last one, against the width of the last point's confidence interval (at least 0.02).
+    """
+    out = _trend_over_window(curve, window, tol, quality_tol, key)
+    out["second_half"] = _second_half(curve)
+    return out
+
+
+def _trend_over_window(curve, window, tol, quality_tol, key) -> dict:
     if len(curve) < window:
         return {"reached": False, "window": window}
     tail = curve[-window:]
-    steps = np.array([p["step"] for p in tail], dtype=float)
+    steps = np.array([p["step"] for p in tail], dtype=float)  # (window,)
     span = steps[-1] - steps[0]
 
-    def change(values):
+    def change(values):  # the fitted line's rise across the window
         v = np.asarray(values, dtype=float)
         if not np.isfinite(v).all() or span <= 0:
             return math.inf
         return float(np.polyfit(steps, v, 1)[0] * span)
 
-    d_mem = change([p["mem_frac"] for p in tail])
+    d_mem = change([p["f_mem"] for p in tail])
     q = [score(p, key) for p in tail] if key else []
     d_q = change([np.nan if v is None else v for v in q]) if key else 0.0
     q_scale = abs(float(np.mean(q))) if key and None not in q else math.inf
     reached = abs(d_mem) <= tol and abs(d_q) <= quality_tol * q_scale
     return {"reached": bool(reached), "window": window, "step": int(steps[-1]),
             "mem_change": d_mem, "quality_change": d_q if key else None, "quality_key": key,
-            "mem_frac": float(np.mean([p["mem_frac"] for p in tail])),
+            "f_mem": float(np.mean([p["f_mem"] for p in tail])),
             "quality": float(np.mean(q)) if key and None not in q else None}
+
+
+def _second_half(curve: list) -> dict:
+    if len(curve) < 3:
+        return {"levelled_off": None, "change_last_half": None}
+    mid, last = curve[len(curve) // 2], curve[-1]
+    change = last["f_mem"] - mid["f_mem"]
+    lo, hi = last.get("f_mem_ci", [last["f_mem"], last["f_mem"]])
+    tol = max(0.02, hi - lo)  # a move within the last point's 95% interval is noise
+    return {"levelled_off": bool(abs(change) <= tol), "change_last_half": float(change),
+            "tolerance": float(tol)}
 
 
 # --- the frontier ------------------------------------------------------------------------------
@@ -80,8 +105,8 @@ def plateau(curve: list, window: int, tol: float, quality_tol: float, key: str |
 def teacher_at_quality(teacher_curve: list, target: float, key: str) -> dict:
     """The teacher's f_mem when its score first reaches `target` after its low point (see the
     module docstring); `where` says whether there was such a crossing."""
-    sign = SCORES[key][0]
-    pts = [(p["step"], score(p, key), p["mem_frac"]) for p in teacher_curve]
+    sign = SCORES[key].direction
+    pts = [(p["step"], score(p, key), p["f_mem"]) for p in teacher_curve]
     pts = [(s, sign * q, f) for s, q, f in pts if q is not None]
     if not pts:
         return {"where": "no score"}
@@ -90,20 +115,20 @@ def teacher_at_quality(teacher_curve: list, target: float, key: str) -> dict:
     out = {"low_point_step": pts[low][0]}
     if pts[low][1] >= goal:
         return {**out, "where": "better at its low point", "step": pts[low][0],
-                "mem_frac": pts[low][2]}
+                "f_mem": pts[low][2]}
     for (s0, q0, f0), (s1, q1, f1) in zip(pts[low:], pts[low + 1:]):
         if q1 >= goal:
             w = (goal - q0) / (q1 - q0)
             return {**out, "where": "crossing", "step": s0 + w * (s1 - s0),
-                    "mem_frac": f0 + w * (f1 - f0)}
+                    "f_mem": f0 + w * (f1 - f0)}
     best = low + int(np.argmax([q for _, q, _ in pts[low:]]))
-    return {**out, "where": "never as good", "step": pts[best][0], "mem_frac": pts[best][2],
+    return {**out, "where": "never as good", "step": pts[best][0], "f_mem": pts[best][2],
             "best_score": sign * pts[best][1]}
 
 
 def checkpoints_near(teacher_curve: list, target: float, key: str, rel: float = 0.05) -> list:
     """f_mem of every teacher checkpoint whose score is within rel x |target| of the target."""
-    return [p["mem_frac"] for p in teacher_curve
+    return [p["f_mem"] for p in teacher_curve
             if score(p, key) is not None and abs(score(p, key) - target) <= rel * abs(target)]
 
 
@@ -119,11 +144,11 @@ def frontier(metrics: dict, student_key: str = "student") -> dict:
         q_s = score(s, key)
         if q_s is None:
             continue
-        sign = SCORES[key][0]
+        sign = SCORES[key].direction
         match = teacher_at_quality(t_curve, q_s, key)
         blob = score(t_curve[0], key)
-        out[key] = {"student_score": q_s, "student_mem_frac": s["mem_frac"],
-                    "student_mem_frac_ci": s.get("mem_frac_ci"), "teacher": match,
+        out[key] = {"student_score": q_s, "student_f_mem": s["f_mem"],
+                    "student_f_mem_ci": s.get("f_mem_ci"), "teacher": match,
                     "teacher_near": checkpoints_near(t_curve, q_s, key),
                     "below_teacher": _below(s, match),
                     "blob_score": blob,
@@ -135,26 +160,26 @@ def _below(s: dict, match: dict):
     """Does the student lie below the teacher's curve (its whole 95% interval under the
     teacher's f_mem)? None when the comparison says nothing: a student of worse quality than
     every teacher checkpoint after the low point, with less f_mem, may just be blurrier."""
-    if "mem_frac" not in match:
+    if "f_mem" not in match:
         return None
-    lo, hi = s.get("mem_frac_ci") or [s["mem_frac"]] * 2
+    lo, hi = s.get("f_mem_ci") or [s["f_mem"]] * 2
     if match["where"] == "better at its low point":
-        return False if lo > match["mem_frac"] else None
-    return bool(hi < match["mem_frac"])
+        return False if lo > match["f_mem"] else None
+    return bool(hi < match["f_mem"])
 
 
 def frontier_sentence(metrics: dict, key: str, f: dict) -> str:
     """One sentence with numbers: the student's quality, the teacher's f_mem there, the verdict."""
-    label = SCORES[key][1]
+    label = SCORES[key].label
     t = f["teacher"]
     where = {"crossing": f"the teacher reached it at step {t.get('step', 0):.0f} of its "
-                         f"training, with f_mem {t.get('mem_frac', math.nan):.2f}",
+                         f"training, with f_mem {t.get('f_mem', math.nan):.2f}",
              "better at its low point": "every teacher checkpoint after its low point (step "
                                         f"{t.get('step')}) is better (f_mem there "
-                                        f"{t.get('mem_frac', math.nan):.2f})",
+                                        f"{t.get('f_mem', math.nan):.2f})",
              "never as good": "the teacher never got as good after its low point (its best, "
                               f"{t.get('best_score', math.nan):.3g} at step {t.get('step')}, "
-                              f"had f_mem {t.get('mem_frac', math.nan):.2f})"}.get(
+                              f"had f_mem {t.get('f_mem', math.nan):.2f})"}.get(
         t.get("where"), "the teacher's curve has no such score")
     verdict = {True: "the student lies below the teacher's curve",
                False: "the student does not lie below the teacher's curve",
@@ -162,7 +187,7 @@ def frontier_sentence(metrics: dict, key: str, f: dict) -> str:
                      "teacher's everywhere after its low point, so its lower f_mem may only "
                      "mean blurrier samples)"}[f["below_teacher"]]
     text = (f"At the student's final {label} ({f['student_score']:.3g}, f_mem "
-            f"{f['student_mem_frac']:.2f}), {where}: {verdict}.")
+            f"{f['student_f_mem']:.2f}), {where}: {verdict}.")
     if f["weak"]:
         text += (f" Weak comparison: this score rates the untrained teacher's Gaussian blob "
                  f"({f['blob_score']:.3g}) at least as well as the student, so it cannot tell a "

@@ -5,7 +5,8 @@ These are the rows of the run's summary table and the points of its training cur
 from __future__ import annotations
 
 from ..backend import array_module, to_numpy
-from ..metrics import generalization_gap, memorization_report, quality_report
+from ..metrics import generalization_gap, memorization_report
+from ..metrics.scores import curve_keys, quality_scores
 
 # per-sample lists are kept in samples.npz (and recomputed for figures), not in metrics.json
 _LIST_KEYS = ("ratio", "d1")
@@ -35,7 +36,7 @@ def evaluate_samples(x, ds, cfg, rng, features=None, nfe=None, steps=None,
         row["steps"] = steps
     if nfe is not None:
         row["nfe"] = nfe
-    row["quality"] = quality_report(x, ds.test, mixture=ds.mixture, features=features, rng=rng,
+    row["quality"] = quality_scores(x, ds.test, mixture=ds.mixture, features=features, rng=rng,
                                     max_points=quality_points)
     return row
 
@@ -43,11 +44,10 @@ def curve_point(x, ds, cfg, rng, denoise=None, features=None) -> dict:
     """One point of a training curve: f_mem, coverage, a few quality figures (with `features`,
     images: the Frechet distance in that feature space too), generalization gap."""
     mem = memorization_report(to_numpy(x), ds.train, cfg.eval.threshold, 200, rng)
-    q = quality_report(to_numpy(x), ds.test, mixture=ds.mixture, rng=rng, features=features,
+    q = quality_scores(to_numpy(x), ds.test, mixture=ds.mixture, rng=rng, features=features,
                        max_points=min(cfg.eval.n_curve, 1000))
-    keep = ("loglik", "energy_distance", "sliced_wasserstein", "frechet_features", "precision",
-            "recall")
-    point = {"mem_frac": mem["mem_frac"], "mem_frac_ci": mem["mem_frac_ci"],
+    keep = curve_keys()  # the registry's on_curve scores (cdlite.metrics.scores)
+    point = {"f_mem": mem["f_mem"], "f_mem_ci": mem["f_mem_ci"],
              "coverage": mem["coverage"], "quality": {k: q[k] for k in keep if k in q}}
     if denoise is not None:
         # the denoiser lives on the samples' device: so must the points it is given
@@ -58,15 +58,3 @@ def curve_point(x, ds, cfg, rng, denoise=None, features=None) -> dict:
         point["gen_gap"] = gap["mean_gap"]
         point["gen_gap_per_sigma"] = gap["gap"]
     return point
-
-def levelled_off(curve: list, key: str = "mem_frac") -> dict:
-    """Has f_mem stopped moving over the last half of a curve? Compares the last point with the
-    point at mid-run against the width of the last point's confidence interval."""
-    if len(curve) < 3:
-        return {"levelled_off": None, "change_last_half": None}
-    mid, last = curve[len(curve) // 2], curve[-1]
-    change = last[key] - mid[key]
-    lo, hi = last.get(key + "_ci", [last[key], last[key]])
-    tol = max(0.02, hi - lo)
-    return {"levelled_off": bool(abs(change) <= tol), "change_last_half": float(change),
-            "tolerance": float(tol)}

@@ -18,6 +18,8 @@ from enum import IntEnum, unique
 
 import numpy as np
 
+from ..streams import stream_rng
+
 EVAL_RANGE = 1000
 
 
@@ -59,7 +61,8 @@ class Eval(IntEnum):
 
 
 def rng(seed: int, stream: Train | Eval, *sub: int) -> np.random.Generator:
-    """The generator of `stream` (and its sub-stream, e.g. a step) for this seed."""
+    """The generator of `stream` (and its sub-stream, e.g. a step) for this seed, in the one
+    scheme of cdlite.streams."""
     if isinstance(stream, Eval):
-        return np.random.default_rng([seed, EVAL_RANGE, int(stream), *map(int, sub)])
-    return np.random.default_rng([seed, int(stream), *map(int, sub)])
+        return stream_rng(seed, EVAL_RANGE, stream, *sub)
+    return stream_rng(seed, stream, *sub)

@@ -93,7 +93,7 @@ def memorization_fraction(samples, train, threshold: float = MEM_THRESHOLD, n_bo
                           rng=None, max_bytes: int = DEFAULT_MAX_BYTES):
     """f_mem = fraction of samples with d1 / d2 < threshold, with a bootstrap 95% interval.
 
-    Returns a dict: `mem_frac`, `mem_frac_ci` ([low, high]), `coverage`, `threshold`,
+    Returns a dict: `f_mem`, `f_mem_ci` ([low, high]), `coverage`, `threshold`,
     `n_samples`, `n_train`, `n_distinct_train` (plain numbers) and the per-sample NumPy arrays
     `ratio`, `d1`, `d2`, `idx1`, `idx2`, `memorized`.
     """
@@ -104,8 +104,8 @@ def memorization_fraction(samples, train, threshold: float = MEM_THRESHOLD, n_bo
     r = nn_ratios(samples, train, max_bytes=max_bytes)
     memorized = r["ratio"] < threshold                           # (m,)
     return {
-        "mem_frac": float(memorized.mean()),
-        "mem_frac_ci": bootstrap_ci(memorized, n_boot, rng=rng),
+        "f_mem": float(memorized.mean()),
+        "f_mem_ci": bootstrap_ci(memorized, n_boot, rng=rng),
         "coverage": coverage(r["idx1"], memorized, r["n_distinct"]),
         "threshold": threshold,
         "n_samples": int(memorized.size),
@@ -138,21 +138,21 @@ def memorization_report(samples, train, threshold: float = MEM_THRESHOLD, n_boot
                         rng=None, reference=None, features=None, copy_threshold=None):
     """Everything the run report says about memorization, as JSON-ready values.
 
-    Keys: mem_frac, mem_frac_ci, coverage, threshold, n_samples, n_train, n_distinct_train,
+    Keys: f_mem, f_mem_ci, coverage, threshold, n_samples, n_train, n_distinct_train,
     d1_median, d1_mean, ratio_median, ratio_hist ({"edges", "counts"}), and the lists ratio, d1
-    (one entry per sample). With `reference` (fresh true samples / held-out data): chance_mem_frac,
-    chance_mem_frac_ci. With `features` (a callable (B, d) -> (B, f), e.g. `digits_features()`)
+    (one entry per sample). With `reference` (fresh true samples / held-out data): chance_f_mem,
+    chance_f_mem_ci. With `features` (a callable (B, d) -> (B, f), e.g. `digits_features()`)
     or copy_threshold: copy_* keys from `copy_similarity` (in the data space if features is None).
     """
     r = memorization_fraction(samples, train, threshold, n_boot, rng)
-    out = {k: r[k] for k in ("mem_frac", "mem_frac_ci", "coverage", "threshold", "n_samples",
+    out = {k: r[k] for k in ("f_mem", "f_mem_ci", "coverage", "threshold", "n_samples",
                              "n_train", "n_distinct_train")}
     out.update(d1_median=float(np.median(r["d1"])), d1_mean=float(r["d1"].mean()),
                ratio_median=float(np.median(r["ratio"])), ratio_hist=ratio_histogram(r["ratio"]),
                ratio=r["ratio"].tolist(), d1=r["d1"].tolist())
     if reference is not None:
         c = chance_level(reference, train, threshold, n_boot, rng)
-        out.update(chance_mem_frac=c["mem_frac"], chance_mem_frac_ci=c["mem_frac_ci"])
+        out.update(chance_f_mem=c["f_mem"], chance_f_mem_ci=c["f_mem_ci"])
     if features is not None or copy_threshold is not None:
         from cdlite.metrics.copying import COPY_THRESHOLD, copy_similarity
         cs = copy_similarity(samples, train, features=features,

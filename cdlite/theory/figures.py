@@ -6,10 +6,7 @@ tau (dynamics.py): mode lambda is learnt on psi_p / (2 Delta_t lambda).
 """
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # (after choosing the backend)
+from ..plotting import plt
 import numpy as np
 
 from ..fileio import save_figure

@@ -19,12 +19,13 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from enum import IntEnum, unique
 from pathlib import Path
 
 import numpy as np
 
-from ..backend import make_rng
-from ..errors import CdliteError
+from ..streams import stream_rng
+from ..config import Config
 from ..fileio import write_text
 from . import figures
 from .analysis import analyse_distillation, analyse_training_set, population
@@ -35,8 +36,9 @@ from .summary import build_metrics
 
 
 @dataclass(frozen=True)
-class RFTheoryConfig:
-    """Settings of the rf-theory recipe; every value is checked on construction."""
+class RFTheoryConfig(Config):
+    """Settings of the rf-theory recipe, a config like every other (cdlite.config): the type
+    of every field is checked from its annotation, then its range by `check`."""
     d: int = 32                                     # data dimension; data are N(0, I_d)
     p: int = 1024                                   # random features, psi_p = p / d
     t: float = 0.01                                 # diffusion time of the analysed score model
@@ -67,12 +69,11 @@ class RFTheoryConfig:
     seed: int = 0                                   # seed of W, the data and the Monte Carlo
     device: str = "cpu"                             # NumPy only ("cpu")
 
-    def __post_init__(self):
-        problems = dict(_type_problems(self))          # {name: problem} for badly typed fields
-        typed = {f.name for f in dataclasses.fields(self)} - set(problems)
-        found = [*problems.values(), *_range_problems(self, typed), *_size_problems(self, typed)]
-        if found:
-            raise CdliteError("invalid rf-theory settings: " + "; ".join(found))
+    def check(self):
+        """Ranges and sizes; cdlite.config has checked every field's type already."""
+        typed = {f.name for f in dataclasses.fields(self)}
+        yield from _range_problems(self, typed)
+        yield from _size_problems(self, typed)
 
 
 def quick(cfg: RFTheoryConfig) -> RFTheoryConfig:
@@ -83,34 +84,6 @@ def quick(cfg: RFTheoryConfig) -> RFTheoryConfig:
 
 
 # --- validation --------------------------------------------------------------------------------
-
-_KINDS = {"int": int, "float": float, "bool": bool, "str": str}
-_SAY = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}
-
-
-def _fits(v, kind) -> bool:
-    """Whether v is a value of `kind` (an int is a float too; a bool is neither; floats finite)."""
-    if isinstance(v, (bool, np.bool_)) or kind is bool:
-        return isinstance(v, (bool, np.bool_)) and kind is bool
-    if kind is int:
-        return isinstance(v, (int, np.integer))
-    if kind is float:
-        return isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v)
-    return isinstance(v, str)
-
-
-def _type_problems(cfg):
-    """(name, 'name=value (what is required)') per field whose value does not fit its
-    annotation."""
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if f.type.startswith("tuple"):                  # tuple[int, ...] or tuple[float, ...]
-            kind = int if "int" in f.type else float
-            if not (isinstance(v, tuple) and all(_fits(x, kind) for x in v)):
-                yield f.name, f"{f.name}={v!r} (must be a tuple, each value {_SAY[kind]})"
-        elif not _fits(v, _KINDS[f.type]):
-            yield f.name, f"{f.name}={v!r} (must be {_SAY[_KINDS[f.type]]})"
-
 
 def _range_problems(cfg, typed: set):
     """Values outside their range, among the fields in `typed` (those of the right type)."""
@@ -177,13 +150,22 @@ def size_dims(cfg: RFTheoryConfig, p: int):
 
 # --- the steps ---------------------------------------------------------------------------------
 
-STREAMS = ("draw", "features", "population", "mc_check", "ge_constants", "bootstrap", "cd")
+@unique  # two names with one number would share random numbers
+class Stream(IntEnum):
+    """The uses of randomness of rf-theory, in the one scheme of cdlite.streams."""
+    DRAW = 0            # + p, r: training set r at size p (and its features when redrawn)
+    FEATURES = 1        # + p: one W for every draw (redraw_features = False)
+    POPULATION = 2      # + p: the population estimate for that W
+    MC_CHECK = 3        # + p: the Monte-Carlo check
+    GE_CONSTANTS = 4    # the constants by Monte Carlo
+    BOOTSTRAP = 5       # resamples of the draws for the slope intervals
+    CD = 6              # + p, r, n: distillation of draw r at size n
 
 
 def stream(seed: int, name: str, *key: int):
     """The random generator of one named use of the seed (draw r at size p: 'draw', p, r), so
     that adding draws, sizes or checks never changes the numbers of the others."""
-    return make_rng([seed, STREAMS.index(name), *key])
+    return stream_rng(seed, Stream[name.upper()], *key)
 
 
 def time_grid(consts, p: int, d: int, n_taus: int) -> np.ndarray:

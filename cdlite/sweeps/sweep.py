@@ -1,4 +1,4 @@
-"""A sweep (DESIGN.md 7): a grid over config keys times seeds, each cell a normal run folder,
+"""A sweep (docs/design.md §7): a grid over config keys times seeds, each cell a normal run folder,
 and the sweep folder as the ledger of which cells are done, failed or pending.
 
     SWEEP/sweep.json    the spec, every cell (settings, status, error, time), the summary rows
@@ -9,7 +9,7 @@ and the sweep folder as the ledger of which cells are done, failed or pending.
 
 The cells form a task graph: cells whose configs differ only after the teacher share one
 teacher task, and their own tasks start when it is done. A local process pool or a Dask cluster
-runs it (cdlite.experiments.executors); results come back as data and only this process writes
+runs it (cdlite.sweeps.executors); results come back as data and only this process writes
 the folder. Rerunning a sweep skips finished cells, takes over finished shared tasks, and
 retries failed and pending ones; Ctrl-C cancels what is pending and leaves a valid ledger.
 """
@@ -26,8 +26,10 @@ from pathlib import Path
 from ..config import flatten, override, to_dict
 from ..errors import CdliteError
 from ..fileio import write_json
-from .recipes import get_recipe
-from .runfolder import acquire_lock, describe_state, read_json, release, stop_on_signals
+from ..catalog import get_recipe
+from ..runs.folder import describe_state, read_json
+from ..runs.lock import acquire_lock, release
+from ..runs.signals import stop_on_signals
 from .tasks import cell_task, read_tree, shared_task, write_tree
 
 MAX_CELLS = 1000  # a grid bigger than this needs --yes

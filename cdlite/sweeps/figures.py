@@ -1,17 +1,15 @@
-"""The figures of a sweep (cdlite.experiments.sweep_report says what each shows). Each takes the
+"""The figures of a sweep (cdlite.sweeps.table says what each shows). Each takes the
 finished cells as (cell, metrics) pairs and returns a matplotlib figure, or None when the sweep
 has nothing for it."""
 from __future__ import annotations
 
 import math
 
-import matplotlib
+from ..plotting import plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-
-from .curves import SCORES, score, scores_of  # noqa: E402
+from ..experiments.curves import score, scores_of
+from ..metrics.scores import SCORES
 
 RED = "#d62728"
 
@@ -36,7 +34,7 @@ def _mean_curve(curves: list, nested=None):
         for p in c:
             q = p if nested is None else p.get(nested)
             if q:
-                table[i, steps.index(p["step"])] = q["mem_frac"]
+                table[i, steps.index(p["step"])] = q["f_mem"]
     with np.errstate(all="ignore"):
         return np.array(steps), np.nanmean(table, 0), np.nanstd(table, 0)
 
@@ -68,11 +66,11 @@ def phase_diagram(cells):
     for name, colour, label in (("teacher", "k", "teacher (final)"),
                                 ("student", RED, "student, 1 step"),
                                 ("student_2step", "#ff9896", "student, 2 steps")):
-        vals = [[(m.get(name) or {}).get("mem_frac", math.nan) for m in ms]
+        vals = [[(m.get(name) or {}).get("f_mem", math.nan) for m in ms]
                 for ms in groups.values()]
         right.errorbar(x, [np.mean(v) for v in vals], [np.std(v) for v in vals], fmt="o-",
                        c=colour, capsize=3, label=label)
-    chance = [[(m.get("reference", {}).get("fresh_true") or {}).get("mem_frac", math.nan)
+    chance = [[(m.get("reference", {}).get("fresh_true") or {}).get("f_mem", math.nan)
                for m in ms] for ms in groups.values()]
     right.plot(x, [np.mean(v) for v in chance], "--", c="0.5", label="chance")
     right.set_xticks(x, [str(v) for v in labels])
@@ -118,16 +116,16 @@ def frontier_over_cells(cells):
     for ax, key in zip(axes[0], keys):
         for _, m in cells:
             for curve, colour in (("teacher_curve", "0.6"), ("student_curve", RED)):
-                xy = [(score(p, key), p["mem_frac"]) for p in m.get(curve) or []
+                xy = [(score(p, key), p["f_mem"]) for p in m.get(curve) or []
                       if score(p, key) is not None]
                 if xy:
                     ax.plot(*np.array(xy).T, ".-", c=colour, lw=0.7, ms=3, alpha=0.6)
             for name, marker, colour in (("teacher", "o", "k"), ("student", "*", RED)):
                 e = m.get(name)
                 if e and score(e, key) is not None:
-                    ax.scatter([score(e, key)], [e["mem_frac"]], marker=marker, c=colour, s=50,
+                    ax.scatter([score(e, key)], [e["f_mem"]], marker=marker, c=colour, s=50,
                                zorder=3)
-        ax.set_xlabel(SCORES[key][1] + (" (higher is better)" if SCORES[key][0] > 0
+        ax.set_xlabel(SCORES[key].label + (" (higher is better)" if SCORES[key].direction > 0
                                         else " (lower is better)"), fontsize=9)
         ax.set_ylabel("f_mem")
         ax.set_ylim(-0.03, 1.05)

@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 from ..config import override
-from .recipes import get_recipe
-from .runfolder import LOCK, RunFolder
-from .runner import drive, config_toml
+from ..catalog import get_recipe
+from ..runs.folder import RunFolder
+from ..runs.lock import LOCK
+from ..runs.runner import drive, config_toml
 
 SHARED_FILES = ("metrics.json", "samples.npz")  # and checkpoints/*: what the cells continue from
 

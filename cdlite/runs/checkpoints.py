@@ -3,8 +3,9 @@ reads) and their training state (teacher.state.npz, student.state.npz: what --re
 
 A model checkpoint's header is validated field by field before it is trusted: its kind of
 model, the network it names (a valid MLPConfig or RFConfig, within the memory budget), the noise
-range and the sampler. The network's parameter shapes are computed from the header, without
-building the network, and compared with the array headers in the file before any array is read.
+range and the sampler. The shapes of its weights are what the network named by the header says
+they are (net.param_shapes(): nothing is allocated); they are compared with the array headers
+in the file before any array is read.
 """
 from __future__ import annotations
 
@@ -15,43 +16,11 @@ from ..checkpoint import load_checkpoint, read_header, save_checkpoint
 from ..config import ConfigError
 from ..diffusion.samplers import SAMPLERS
 from ..errors import CdliteError
-from ..nn.layers import LayerNorm, Linear, Residual, Sequential
 from ..nn.loop import TrainState
-from ..nn.networks import MLP, NETWORKS, RandomFeatureNet, make_network
+from ..nn.networks import NETWORKS, make_network
 from ..npzio import check_budget
 
 MODELS = ("teacher", "student")
-
-
-# --- parameter shapes without building the weights ----------------------------------------------
-
-def param_shapes(net) -> dict:
-    """{name: shape} of net.init(...), read off the layer objects: nothing is allocated."""
-    out = {}
-
-    def walk(m):
-        if m is None:
-            return
-        if isinstance(m, Linear):
-            out[m.W] = (m.d_in, m.d_out)
-            if m.bias:
-                out[m.b] = (m.d_out,)
-        elif isinstance(m, LayerNorm):
-            out[m.g] = out[m.b] = (m.dim,)
-        elif isinstance(m, Sequential):
-            for layer in m.layers:
-                walk(layer)
-        elif isinstance(m, Residual):
-            walk(m.branch)
-        elif hasattr(m, "freqs"):          # a sinusoidal or Fourier embedding
-            out[m.freqs] = (m.d_in, m.dim // 2)
-    if isinstance(net, MLP):
-        for m in (net.emb, net.fourier, net.inp, net.inp_emb, net.trunk):
-            walk(m)
-    elif isinstance(net, RandomFeatureNet):
-        for m in (net.emb, net.first, net.readout):
-            walk(m)
-    return out
 
 
 # --- model checkpoints --------------------------------------------------------------------
@@ -121,7 +90,7 @@ def network_of(spec, path):
         raise CdliteError(f"{path}: its header describes an unknown network setting ({e})") \
             from None
     net = make_network(cfg, d)
-    check_budget(4 * sum(math.prod(s) for s in param_shapes(net).values()),
+    check_budget(4 * sum(math.prod(s) for s in net.param_shapes().values()),
                  f"the network of {path}")
     return net
 
@@ -131,7 +100,7 @@ def load_model(path):
     meta = read_header(path)
     check_model_header(meta, path)
     net = network_of(meta.get("network"), path)
-    arrays, _ = load_checkpoint(path, expected=param_shapes(net))
+    arrays, _ = load_checkpoint(path, expected=net.param_shapes())
     return net, arrays, meta
 
 
@@ -158,7 +127,7 @@ def load_state(folder, role: str, net) -> TrainState | None:
         raise CdliteError(f"{path} is not the {role}'s training state; the run folder is "
                           "damaged; start the run again with --force")
     state = TrainState.from_arrays(step, arrays, meta["rng"])
-    shapes = param_shapes(net)
+    shapes = net.param_shapes()
     if {k: v.shape for k, v in state.params.items()} != shapes:
         raise CdliteError(f"{path} was saved by another network than this run's config.toml "
                           "describes; the run folder is damaged; start again with --force")

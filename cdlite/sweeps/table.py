@@ -11,13 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
-import numpy as np
 
 from ..fileio import write_text
-from .curves import frontier, score, scores_of
+from ..report.format import mean_sd, plus_minus
+from ..experiments.curves import frontier, score, scores_of
+from ..experiments.schema import SWEEP_MODELS
 
 
 def cell_metrics(out: Path, ledger) -> list[tuple]:
@@ -29,19 +29,20 @@ def cell_metrics(out: Path, ledger) -> list[tuple]:
 def time_to(curve: list, level: float):
     """The first training step at which f_mem reaches `level`, interpolated; None if never."""
     for a, b in zip(curve, curve[1:]):
-        if b["mem_frac"] >= level > a["mem_frac"]:
-            w = (level - a["mem_frac"]) / (b["mem_frac"] - a["mem_frac"])
+        if b["f_mem"] >= level > a["f_mem"]:
+            w = (level - a["f_mem"]) / (b["f_mem"] - a["f_mem"])
             return a["step"] + w * (b["step"] - a["step"])
-    return 0.0 if curve and curve[0]["mem_frac"] >= level else None
+    return 0.0 if curve and curve[0]["f_mem"] >= level else None
 
 
 def row(cell, m: dict, seconds) -> dict:
-    """One row of sweep.csv: the cell's settings and its headline numbers."""
+    """One row of sweep.csv: the cell's settings and its headline numbers (its columns are
+    declared in cdlite.experiments.schema.SWEEP_CSV, in this order)."""
     r = {"folder": cell.folder, **cell.settings, "seed": cell.seed, "n_train": m.get("n_train"),
-         "chance": (m.get("reference", {}).get("fresh_true") or {}).get("mem_frac")}
-    for name in ("teacher", "teacher_fewstep", "student", "student_2step"):
+         "chance": (m.get("reference", {}).get("fresh_true") or {}).get("f_mem")}
+    for name in SWEEP_MODELS:
         e = m.get(name) or {}
-        r[f"{name}_f_mem"] = e.get("mem_frac")
+        r[f"{name}_f_mem"] = e.get("f_mem")
         r[f"{name}_coverage"] = e.get("coverage")
         for key in scores_of(m):
             r[f"{name}_{key}"] = score(e, key) if e else None
@@ -52,7 +53,7 @@ def row(cell, m: dict, seconds) -> dict:
     r["distill_steps"] = (m.get("student_curve") or [{}])[-1].get("step")
     r["plateau_reached"] = plateau.get("reached")
     for key, f in frontier(m).items():
-        r[f"teacher_f_mem_at_student_{key}"] = f["teacher"].get("mem_frac")
+        r[f"teacher_f_mem_at_student_{key}"] = f["teacher"].get("f_mem")
         r[f"student_below_teacher_{key}"] = f["below_teacher"]
         r[f"weak_{key}"] = f["weak"]  # the score rates the untrained blob as well as the student
     r["seconds"] = seconds
@@ -78,11 +79,6 @@ def by_setting(rows: list[dict], keys: list[str]) -> dict:
     return groups
 
 
-def mean_sd(values) -> tuple:
-    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    return (float(v.mean()), float(v.std())) if len(v) else (math.nan, math.nan)
-
-
 def summary_table(rows: list[dict], keys: list[str]) -> str:
     """Markdown: per grid setting, mean ± sd over seeds of the headline numbers."""
     cols = [("teacher_f_mem", "teacher f_mem"), ("student_f_mem", "student f_mem (1 step)"),
@@ -94,10 +90,7 @@ def summary_table(rows: list[dict], keys: list[str]) -> str:
     lines = ["| " + " | ".join(keys + ["seeds"] + [lab for _, lab in cols]) + " |",
              "|" + "---|" * (len(keys) + 1 + len(cols))]
     for setting, group in by_setting(rows, keys).items():
-        cells = []
-        for c, _ in cols:
-            mu, sd = mean_sd(r.get(c) for r in group)
-            cells.append("-" if math.isnan(mu) else f"{mu:.3f} ± {sd:.3f}")
+        cells = [plus_minus(*mean_sd(r.get(c) for r in group)) for c, _ in cols]
         lines.append("| " + " | ".join([str(v) for v in setting] + [str(len(group))] + cells)
                      + " |")
     return "\n".join(lines)

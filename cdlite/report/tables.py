@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import write_text
-from .curves import frontier, frontier_sentence
+from ..experiments.curves import frontier, frontier_sentence
+from ..metrics.scores import SCORES, table_columns
+from .format import plus_minus
 
 ROWS = [  # (metrics key, label); reference rows come from metrics["reference"]
     ("teacher", "teacher (Heun)"),
@@ -20,8 +22,6 @@ ROWS = [  # (metrics key, label); reference rows come from metrics["reference"]
     ("fresh_true", "fresh true samples"),
     ("empirical_optimum", "empirical optimum"),
 ]
-QUALITY = [("loglik", "loglik"), ("energy_distance", "energy"), ("sliced_wasserstein", "SW2"),
-           ("frechet_features", "FD(feat)"), ("precision", "prec"), ("recall", "rec")]
 
 
 def _entry(metrics: dict, key: str):
@@ -38,9 +38,9 @@ def _fmt(v, digits=3):
 
 def table_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the summary table."""
-    chance = (_entry(metrics, "fresh_true") or {}).get("mem_frac")
+    chance = (_entry(metrics, "fresh_true") or {}).get("f_mem")
     present = [(k, lab) for k, lab in ROWS if _entry(metrics, k)]
-    qkeys = [(q, lab) for q, lab in QUALITY
+    qkeys = [(q, lab) for q, lab in table_columns()
              if any(q in (_entry(metrics, k) or {}).get("quality", {}) for k, _ in present)]
     header = ["model", "NFE", "f_mem", "95% CI", "chance", "coverage"] + [lab for _, lab in qkeys]
     rows = []
@@ -48,8 +48,8 @@ def table_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
         e = _entry(metrics, k)
         if k == "fresh_true" and e.get("source") == "held-out data":
             lab = "held-out data"  # images: no generator, held-out data is the chance reference
-        ci = e.get("mem_frac_ci") or [None, None]
-        rows.append([lab, _fmt(e.get("nfe")), _fmt(e["mem_frac"]),
+        ci = e.get("f_mem_ci") or [None, None]
+        rows.append([lab, _fmt(e.get("nfe")), _fmt(e["f_mem"]),
                      f"[{_fmt(ci[0])}, {_fmt(ci[1])}]", _fmt(chance), _fmt(e.get("coverage"))]
                     + [_fmt(e.get("quality", {}).get(q)) for q, _ in qkeys])
     return header, rows
@@ -84,8 +84,8 @@ def _change(name: str, a: float, b: float, higher_is_better: bool, fmt: str) -> 
 
 def _interval(row: dict) -> tuple[float, float]:
     """The 95% interval of a row's f_mem; the point value where the interval is missing."""
-    lo, hi = row.get("mem_frac_ci") or [None, None]
-    f = row["mem_frac"]
+    lo, hi = row.get("f_mem_ci") or [None, None]
+    f = row["f_mem"]
     return (f if lo is None else lo), (f if hi is None else hi)
 
 
@@ -94,27 +94,23 @@ def verdict(metrics: dict) -> str:
     t, s = metrics.get("teacher"), metrics.get("student")
     if not t or not s:
         return "The run stopped before the student was evaluated: no comparison yet."
-    chance = (_entry(metrics, "fresh_true") or {}).get("mem_frac", float("nan"))
+    chance = (_entry(metrics, "fresh_true") or {}).get("f_mem", float("nan"))
     t_lo, t_hi = _interval(t)
     s_lo, s_hi = _interval(s)
     less, more = s_hi < t_lo, s_lo > t_hi
     word = "less than" if less else ("more than" if more else "about as much as")
     tq, sq = t["quality"], s["quality"]
-    q = []
-    if "loglik" in tq:
-        q.append(_change("log-likelihood under the true density", tq["loglik"], sq["loglik"],
-                         True, ".2f"))
-    q.append(_change("energy distance to held-out data", tq["energy_distance"],
-                     sq["energy_distance"], False, ".4f"))
-    text = (f"The one-step CD student memorized {word} its teacher (f_mem {t['mem_frac']:.2f}"
-            f" -> {s['mem_frac']:.2f}; chance level {_fmt(chance, 2)}); quality, teacher -> "
+    q = [_change(SCORES[k].label, tq[k], sq[k], SCORES[k].direction > 0, fmt)
+         for k, fmt in (("loglik", ".2f"), ("energy_distance", ".4f")) if k in tq]
+    text = (f"The one-step CD student memorized {word} its teacher (f_mem {t['f_mem']:.2f}"
+            f" -> {s['f_mem']:.2f}; chance level {_fmt(chance, 2)}); quality, teacher -> "
             "student: "
             + "; ".join(q) + ".")
     if chance is not None and t_hi <= chance + 0.05:
         text += (" Note: the teacher itself did not memorize beyond chance, so there was little "
                  "for the student to inherit; train the teacher longer (teacher.steps) or on "
                  "fewer points (data.n_train).")
-    elif chance is not None and s["mem_frac"] < chance and (s.get("coverage") or 1.0) < 0.5:
+    elif chance is not None and s["f_mem"] < chance and (s.get("coverage") or 1.0) < 0.5:
         text += (" Note: the student is below the chance level and its few memorized samples "
                  f"cover {s['coverage']:.0%} of the training points: it has not learned the data "
                  "yet (see its quality), so its low f_mem says little.")
@@ -198,7 +194,7 @@ def _plateau_lines(m: dict) -> list:
         q = f", {p['quality_key']} {p['quality']:.3g}" if p.get("quality") is not None else ""
         text = (f"Distillation reached its plateau at step {p['step']} of the {p['budget']} "
                 f"budgeted: over the last {p['window']} evaluations f_mem moved by "
-                f"{p['mem_change']:+.3f} (trend) and stands at {p['mem_frac']:.3f}{q}.")
+                f"{p['mem_change']:+.3f} (trend) and stands at {p['f_mem']:.3f}{q}.")
     else:
         text = (f"Distillation used its whole budget of {p['budget']} steps without levelling "
                 f"off (f_mem still moving by {p.get('mem_change', float('nan')):+.3f} over the "
@@ -213,9 +209,9 @@ def summarize_seeds(runs: list) -> dict:
         entries = [_entry(r, key) for r in runs]
         if not all(entries):
             continue
-        vals = {"mem_frac": [e["mem_frac"] for e in entries],
+        vals = {"f_mem": [e["f_mem"] for e in entries],
                 "coverage": [e["coverage"] for e in entries]}
-        for q, _ in QUALITY:
+        for q, _ in table_columns():
             if all(q in e["quality"] and e["quality"][q] is not None for e in entries):
                 vals[q] = [e["quality"][q] for e in entries]
         out["rows"][key] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}
@@ -223,21 +219,21 @@ def summarize_seeds(runs: list) -> dict:
         out["rows"][key]["nfe"] = entries[0].get("nfe")
     rows = out["rows"]
     if "teacher" in rows and "student" in rows:
-        t, s = rows["teacher"]["mem_frac"]["values"], rows["student"]["mem_frac"]["values"]
+        t, s = rows["teacher"]["f_mem"]["values"], rows["student"]["f_mem"]["values"]
         lower = sum(b < a for a, b in zip(t, s))
         out["conclusion"] = (f"The one-step student's f_mem was below its teacher's in {lower} of "
-                             f"{len(t)} seeds (teacher {rows['teacher']['mem_frac']['mean']:.2f}, "
-                             f"student {rows['student']['mem_frac']['mean']:.2f} on average).")
+                             f"{len(t)} seeds (teacher {rows['teacher']['f_mem']['mean']:.2f}, "
+                             f"student {rows['student']['f_mem']['mean']:.2f} on average).")
     return out
 
 
 def seed_table(summary: dict) -> str:
     rows = summary["rows"]
-    qs = [(q, lab) for q, lab in QUALITY if any(q in r for r in rows.values())]
+    qs = [(q, lab) for q, lab in table_columns() if any(q in r for r in rows.values())]
     head = ["model", "NFE", "f_mem", "chance", "coverage"] + [lab for _, lab in qs]
-    pm = lambda d: f"{d['mean']:.3f} ± {d['std']:.3f}" if d else "-"  # noqa: E731
-    chance = pm(rows.get("fresh_true", {}).get("mem_frac"))
-    body = [[lab, _fmt(rows[k].get("nfe")), pm(rows[k]["mem_frac"]), chance,
+    pm = lambda d: plus_minus(d["mean"], d["std"]) if d else "-"  # noqa: E731
+    chance = pm(rows.get("fresh_true", {}).get("f_mem"))
+    body = [[lab, _fmt(rows[k].get("nfe")), pm(rows[k]["f_mem"]), chance,
              pm(rows[k]["coverage"])]
             + [pm(rows[k].get(q)) for q, _ in qs] for k, lab in ROWS if k in rows]
     return _text_grid(head, body)

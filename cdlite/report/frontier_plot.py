@@ -5,13 +5,11 @@ open circle on the teacher's curve is the teacher at the student's final quality
 """
 from __future__ import annotations
 
-import matplotlib
+from ..plotting import plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-
-from .curves import SCORES, frontier, score, scores_of  # noqa: E402
+from ..experiments.curves import frontier, score, scores_of
+from ..metrics.scores import SCORES
 
 RED, BLUE = "#d62728", "#1f77b4"
 POINTS = [  # (metrics row, label, marker, colour)
@@ -33,7 +31,7 @@ def _row(metrics, key):
 
 def _curve(ax, curve, key, nested=None, **style):
     pts = [(p if nested is None else p.get(nested)) for p in curve]
-    xy = [(score(p, key), p["mem_frac"]) for p in pts if p and score(p, key) is not None]
+    xy = [(score(p, key), p["f_mem"]) for p in pts if p and score(p, key) is not None]
     if xy:
         x, y = np.array(xy).T
         ax.plot(x, y, **style)
@@ -54,17 +52,17 @@ def _panel(ax, metrics, key, match):
     for row, label, marker, colour in POINTS:
         r = _row(metrics, row)
         if r and score(r, key) is not None:
-            ax.scatter([score(r, key)], [r["mem_frac"]], marker=marker, c=colour, s=70,
+            ax.scatter([score(r, key)], [r["f_mem"]], marker=marker, c=colour, s=70,
                        edgecolors="w", linewidths=0.6, zorder=4, label=label)
     t = (match or {}).get("teacher", {})
     if t.get("where") == "crossing":
-        ax.scatter([match["student_score"]], [t["mem_frac"]], s=120, facecolors="none",
+        ax.scatter([match["student_score"]], [t["f_mem"]], s=120, facecolors="none",
                    edgecolors="k", linewidths=1.4, zorder=5, label="teacher at the student's "
                    "quality")
-        ax.plot([match["student_score"]] * 2, [match["student_mem_frac"], t["mem_frac"]], ":",
+        ax.plot([match["student_score"]] * 2, [match["student_f_mem"], t["f_mem"]], ":",
                 c="k", lw=1)
-    better = "higher is better ->" if SCORES[key][0] > 0 else "<- lower is better"
-    ax.set_xlabel(f"{SCORES[key][1]}  ({better})", fontsize=9)
+    better = "higher is better ->" if SCORES[key].direction > 0 else "<- lower is better"
+    ax.set_xlabel(f"{SCORES[key].label}  ({better})", fontsize=9)
     ax.set_ylabel("f_mem")
     ax.set_ylim(-0.03, 1.05)
     ax.grid(alpha=0.3)

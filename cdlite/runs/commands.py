@@ -13,7 +13,7 @@ from ..errors import CdliteError
 from ..fileio import atomic_file, json_safe
 from .. import npzio
 from ..npzio import check_budget
-from .models import load_model
+from .checkpoints import load_model
 
 
 def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
@@ -73,8 +73,8 @@ def evaluation_text(r: dict, as_json: bool = False) -> str:
     """What `cdlite evaluate` prints: one JSON object, or a few lines for a person."""
     if as_json:
         return json.dumps(json_safe(r))
-    lo, hi = r["mem_frac_ci"]
-    lines = [f"f_mem {r['mem_frac']:.3f}  95% CI [{lo:.3f}, {hi:.3f}]  coverage "
+    lo, hi = r["f_mem_ci"]
+    lines = [f"f_mem {r['f_mem']:.3f}  95% CI [{lo:.3f}, {hi:.3f}]  coverage "
              f"{r['coverage']:.3f}  ({r['n_samples']} samples, {r['n_train']} training points)"]
     lines += [f"  {k:<20} {v:.4g}" if isinstance(v, float) else f"  {k:<20} {v}"
               for k, v in r.get("quality", {}).items()]
@@ -110,7 +110,8 @@ def write_samples_file(out, x) -> None:
 def evaluate_files(samples_path, train_path, test_path=None, key=None, threshold=1 / 3,
                    n_boot=1000, seed=0) -> dict:
     """Memorization (and quality, with a test set) of any samples file against a training file."""
-    from ..metrics import memorization_report, quality_report
+    from ..metrics import memorization_report
+    from ..metrics.scores import quality_scores
     x = _flat(load_array(samples_path, key), samples_path)
     # --key names the array in SAMPLES; a training file with several arrays (a run's
     # samples.npz) gives its "train" array
@@ -126,7 +127,7 @@ def evaluate_files(samples_path, train_path, test_path=None, key=None, threshold
         if test.shape[1] != x.shape[1]:
             raise CdliteError(f"test points in {test_path} have dimension {test.shape[1]}, "
                               f"samples have {x.shape[1]}")
-        out["quality"] = quality_report(x, test, rng=rng)
+        out["quality"] = quality_scores(x, test, rng=rng)
     return out
 
 

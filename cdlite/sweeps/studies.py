@@ -9,7 +9,6 @@ and `finish`, which writes any sweep's table, figures and report.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,9 @@ import numpy as np
 
 from ..fileio import save_figure, write_text
 from .sweep import SweepSpec
-from .sweep_figures import FIGURES
-from .sweep_report import by_setting, cell_metrics, mean_sd, row, summary_table, write_table
+from .figures import FIGURES
+from ..report.format import mean_sd, plus_minus
+from .table import by_setting, cell_metrics, row, summary_table, write_table
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class Study:
     answer: Callable[[list, list], list]   # (rows, cells) -> lines of report.md
 
 
-def _pm(values, digits=2) -> str:
-    mu, sd = mean_sd(values)
-    return "n/a" if math.isnan(mu) else f"{mu:.{digits}f} ± {sd:.{digits}f}"
+def _pm(values) -> str:
+    """Mean ± sd over seeds, two digits, in the answers' sentences."""
+    return plus_minus(*mean_sd(values), digits=2, missing="n/a")
 
 
 def distill_time_answer(rows: list, cells: list) -> list:

@@ -1,4 +1,4 @@
-"""The run folder (DESIGN.md 7) and its lifecycle: a folder never claims more than it holds.
+"""The run folder (docs/design.md §7) and its lifecycle: a folder never claims more than it holds.
 
     config.toml    the resolved config, with the recipe's name first (what --config reads back)
     metrics.json   everything measured so far, and "status"
@@ -27,9 +27,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -39,22 +36,14 @@ import numpy as np
 from .. import npzio
 from ..errors import CdliteError
 from ..fileio import atomic_file, write_json, write_text
+from .lock import LOCK, acquire_lock, lock_owner, release, who_holds
 
-LOCK = ".lock"
 FINISHED = ("complete", "partial", "failed")
 
 
 class StageLimit(Exception):
     """Raised after the stage named by RunFolder.stop_after: a run that computes only what
     several runs share (a sweep's teacher) ends there, its folder marked partial."""
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived during a run (a KeyboardInterrupt, so Ctrl-C code handles it)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 # --- reading a folder -----------------------------------------------------------------------
@@ -84,37 +73,6 @@ def read_metrics(run_dir) -> dict:
     return read_json(path, "run's metrics.json")
 
 
-def lock_owner(folder) -> dict | None:
-    """The lock's record {pid, host, started, alive} of a folder, or None when unlocked."""
-    path = Path(folder) / LOCK
-    try:
-        owner = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        owner = {}
-    if not isinstance(owner, dict):
-        owner = {}
-    owner["alive"] = _alive(owner)
-    return owner
-
-
-def _alive(owner: dict) -> bool | None:
-    """Is the lock's process still running? None when it runs on another host (cannot tell)."""
-    if owner.get("host") != socket.gethostname():
-        return None
-    pid = owner.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def describe_state(folder) -> tuple[str, str]:
     """(state, one line for a person) of a run folder: complete, partial, failed, running (its
     owner is alive), killed (status running, owner gone) or empty."""
@@ -122,24 +80,19 @@ def describe_state(folder) -> tuple[str, str]:
     owner = lock_owner(folder)
     if not (folder / "metrics.json").is_file():
         if owner and owner["alive"] is not False:
-            return "running", f"{folder} is in use by a run of {_who(owner)} (starting)"
+            return "running", f"{folder} is in use by a run of {who_holds(owner)} (starting)"
         return "empty", f"{folder} holds no run"
     m = read_metrics(folder)
     status = m.get("status")
     if status == "running":
         if owner and owner["alive"] is not False:
-            return "running", f"{folder} is in use by a run of {_who(owner)}"
+            return "running", f"{folder} is in use by a run of {who_holds(owner)}"
         stage = m.get("stage", "?")
         return "killed", (f"{folder}: the run was stopped without saving (killed, or a second "
                           f"signal) during {stage!r}; it holds the stages that finished before")
     if status in FINISHED:
         return status, f"{folder} holds a {status} run"
     return "damaged", f"{folder}/metrics.json has no valid status ({status!r})"
-
-
-def _who(owner: dict) -> str:
-    return (f"PID {owner.get('pid', '?')} on {owner.get('host', '?')} (started "
-            f"{owner.get('started', '?')})")
 
 
 # --- the folder a run owns --------------------------------------------------------------------
@@ -229,22 +182,11 @@ class RunFolder:
         """Did stage `name` finish (in this session or an earlier one of a resumed run)?"""
         return name in self.metrics["stages_done"]
 
-    def run_stage(self, name: str, fn, *args):
-        """Run the stage fn(*args) -> (metrics, samples, value) unless it finished earlier;
-        record its metrics and samples, save, and return its value (None when skipped)."""
-        if self.done(name):
-            return None
-        with self.stage(name):
-            metrics, samples, value = fn(*args)
-            self.record(metrics, samples)
-        if name == self.stop_after:
-            raise StageLimit(name)
-        return value
-
     @contextlib.contextmanager
     def stage(self, name: str):
         """`with folder.stage("teacher"):` marks the stage in metrics.json while it runs, then
-        records its time and saves its results when it ends."""
+        records its time and saves its results when it ends; after the stage named by
+        stop_after, the run ends there (StageLimit)."""
         self.metrics["stage"] = name
         self.save(samples=False)  # `cdlite show` (and a kill) can tell which stage was running
         self.log(f"[{name}]")
@@ -254,6 +196,8 @@ class RunFolder:
         if name not in self.metrics["stages_done"]:  # (the report is redone on resume)
             self.metrics["stages_done"].append(name)
         self.save()
+        if name == self.stop_after:
+            raise StageLimit(name)
 
     def finish(self, status: str, error: str | None = None) -> None:
         """The last write of a run: its status (complete, partial or failed), then the lock is
@@ -304,62 +248,3 @@ def _make_room(path: Path, force: bool) -> Path | None:
     except OSError as e:
         raise CdliteError(f"cannot move the earlier run {path} aside: {e.strerror}") from None
     return aside
-
-
-def acquire_lock(path: Path) -> None:
-    """Create path/.lock exclusively; refuse when another run holds it."""
-    record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                         "started": time.strftime("%Y-%m-%d %H:%M:%S")})
-    try:
-        fd = os.open(path / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        owner = lock_owner(path) or {}
-        if owner.get("alive") is False:
-            raise CdliteError(f"{path} has a stale lock of {_who(owner)}, a run that no longer "
-                              f"runs; resume it with `cdlite run --resume {path}`, or add --force "
-                              "to move it aside") from None
-        raise CdliteError(f"{path} is in use by a run of {_who(owner)}; wait for it to finish or "
-                          "choose another --out") from None
-    except OSError as e:
-        raise CdliteError(f"cannot lock the run folder {path}: {e.strerror}") from None
-    with os.fdopen(fd, "w") as fh:
-        fh.write(record)
-
-
-def release(path: Path) -> None:
-    """Remove the lock of `path` if this process holds it."""
-    owner = lock_owner(path)
-    if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(Path(path) / LOCK)
-
-
-# --- signals ----------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def stop_on_signals(describe_folder=None):
-    """Within the block, SIGINT and SIGTERM raise RunInterrupted (the run then saves what it has
-    and marks its folder partial); a second signal exits at once with 128 + its number, printing
-    `describe_folder()` (what the folder was left holding). Only in the main thread (signal
-    handlers cannot be installed elsewhere); previous handlers are restored afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-
-    def handler(signum, frame):
-        if received:
-            where = describe_folder() if describe_folder else ""
-            os.write(2, f"\n{signal.Signals(signum).name} again: stopping now, without saving; "
-                        f"{where}\n".encode())
-            os._exit(128 + signum)
-        received.append(signum)
-        raise RunInterrupted(signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-

@@ -1,5 +1,5 @@
 """Running any recipe into a run folder: the config it resolves to, the folder's lifecycle
-(lock, status, signals; cdlite.experiments.runfolder), several seeds.
+(lock, status, signals; cdlite.runs.folder), several seeds.
 
 The same code serves every recipe: cli/ calls these functions and never names a recipe.
 """
@@ -13,8 +13,9 @@ from pathlib import Path
 from ..config import flatten, override, to_toml
 from ..errors import CdliteError
 from ..fileio import write_json, write_text
-from .recipes import Recipe
-from .runfolder import RunFolder, StageLimit, stop_on_signals
+from .recipe import Recipe
+from .folder import RunFolder, StageLimit
+from .signals import stop_on_signals
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -103,12 +104,12 @@ def refuse_with_resume(**flags) -> None:
                           f"{', '.join(given)}")
 
 
-def resume_run(path, log=None, progress: bool | None = None):
+def resume_run(path, get_recipe, log=None, progress: bool | None = None):
     """Continue the stopped run in `path` (partial, failed or killed) with the config it saved;
     returns its summary for the terminal. Finished stages are kept; a training stage continues
     from its last saved state, so the result is the run that was never stopped, bit for bit
-    (on the CPU)."""
-    from .recipes import get_recipe
+    (on the CPU). get_recipe(name) finds the recipe config.toml names (cdlite.catalog's: the
+    runner is below the catalogue, so it is handed the lookup rather than importing it)."""
     log = log or (lambda *a: None)
     path = Path(path)
     if not (path / "config.toml").is_file():

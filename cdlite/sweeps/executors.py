@@ -1,5 +1,5 @@
 """Where a sweep's tasks run: a local process pool (the default) or a Dask cluster. Both take
-plain functions of plain values (cdlite.experiments.tasks) and hand results back as data, so
+plain functions of plain values (cdlite.sweeps.tasks) and hand results back as data, so
 the client alone writes the sweep folder and workers need no shared disk.
 
 Both offer: submit(fn, *args) -> future, wait(futures) -> (done, not done) as soon as one is
