@@ -1,4 +1,5 @@
-"""The config of one pipeline run (DESIGN.md 7): the component configs composed as sections.
+"""The config of one pipeline run: the component configs composed as sections (docs/design.md
+§7.1).
 
 Each section is the config class of the component that reads it, declared there once:
 

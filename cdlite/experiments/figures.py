@@ -1,5 +1,5 @@
-"""Figures of a run folder (DESIGN.md 7): samples with the memorized ones marked, f_mem curves,
-and histograms of the nearest-neighbour ratio of DESIGN.md 5.
+"""Figures of a run folder (docs/design.md §7.1): samples with the memorized ones marked, f_mem
+curves, and histograms of the nearest-neighbour ratio of docs/design.md §5.1.
 
 `make_figures` writes one PNG per figure and returns {figure name: file name}:
   samples  2-D data: one panel per model, samples coloured memorized (red) / not (blue), the

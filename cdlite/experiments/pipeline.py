@@ -1,4 +1,4 @@
-"""The run pipeline, one named stage after another (DESIGN.md 7):
+"""The run pipeline, one named stage after another (docs/design.md §7.1):
 
     data                fresh true samples (or held-out data): the chance level
     teacher             EDM training, with f_mem over training time (the teacher curve)

@@ -13,7 +13,8 @@ do with it:
 `cdlite.experiments.runner.run_recipe` serves every recipe alike (run folder, lock, status,
 signals), and cli/ knows no recipe by name. The pipeline recipes differ only in their configs:
 `toy-gaussians` is the headline (8 Gaussians on a circle in 2-D, n = 16 training points, an MLP
-with random Fourier features of its input: a plain MLP is too smooth to memorize, DESIGN.md 8),
+with random Fourier features of its input: a plain MLP is too smooth to memorize,
+docs/design.md §3.7),
 trained long enough to memorize, then distilled into a one-step student.
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The run folder (DESIGN.md 7) and its lifecycle: a folder never claims more than it holds.
+"""The run folder and its lifecycle (docs/design.md §7.1-§7.3): a folder never claims more than
+it holds.
 
     config.toml    the resolved config, with the recipe's name first (what --config reads back)
     metrics.json   everything measured so far, and "status"

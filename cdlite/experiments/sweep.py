@@ -1,5 +1,5 @@
-"""A sweep (DESIGN.md 7): a grid over config keys times seeds, each cell a normal run folder,
-and the sweep folder as the ledger of which cells are done, failed or pending.
+"""A sweep (docs/design.md §7.5): a grid over config keys times seeds, each cell a normal run
+folder, and the sweep folder as the ledger of which cells are done, failed or pending.
 
     SWEEP/sweep.json    the spec, every cell (settings, status, error, time), the summary rows
     SWEEP/sweep.csv     one row per finished cell

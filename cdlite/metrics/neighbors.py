@@ -1,4 +1,5 @@
-"""Exact k-nearest-neighbour search by blocked matrix products |x|^2 - 2 x.a + |a|^2 (DESIGN.md 5).
+"""Exact k-nearest-neighbour search by blocked matrix products |x|^2 - 2 x.a + |a|^2
+(docs/design.md §5.4).
 
 Shapes: m query points x (m, d), n training points a (n, d), blocks of bm queries by bn training
 points, K candidates kept per query (K >= k).
