@@ -11,12 +11,13 @@ the same named streams as the recipe (cdlite/experiments/streams.py), so it prin
 numbers: `--quick` those of `cdlite run toy-gaussians --quick` (seconds), without it those of
 the full recipe (about 15 s of training, then the evaluation of 10,000 samples per row).
 
-    python examples/00_headline.py [--quick] [--seed 0] [--json FILE]
+    python examples/00_headline.py [--quick] [--seed 0] [--out DIR]
 """
 import cdlite  # noqa: F401  (first: it picks one BLAS thread before NumPy is loaded)
 
 import argparse
 import json
+import pathlib
 
 from cdlite.data import Gaussians
 from cdlite.diffusion import (EDMDenoiser, EmpiricalOptimalDenoiser, TeacherConfig, generate,
@@ -30,8 +31,8 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true",
                     help="the --quick recipe: short training, 500 samples per row")
 parser.add_argument("--seed", type=int, default=0, help="the run's one seed")
-parser.add_argument("--json", default=None, help="also write the table's numbers to this file")
-parser.add_argument("--out", default=None, help="(accepted for the examples' test harness)")
+parser.add_argument("--out", default=None,
+                    help="also write the table's numbers to DIR/00_headline.json")
 args = parser.parse_args()
 seed = args.seed
 
@@ -138,7 +139,10 @@ print(f"\nThe teacher puts {teacher_f:.0%} of its samples on a training point, t
       f"student {student_f:.0%} (chance: {chance:.0%}). The student's f_mem keeps growing with "
       "the CD steps (docs/design.md §8): this is a reading at one budget.")
 
-if args.json:  # the numbers of the table, for tests/test_examples.py
+if args.out:  # the numbers of the table (tests/test_examples.py compares them with the recipe's)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     keep = ("mem_frac", "mem_frac_ci", "coverage", "nfe")
-    with open(args.json, "w") as fh:
-        json.dump({name: {k: r[k] for k in keep} for name, r in table.items()}, fh, indent=1)
+    (out / "00_headline.json").write_text(json.dumps(
+        {name: {k: r[k] for k in keep} for name, r in table.items()}, indent=1))
+    print(f"\nwrote {out / '00_headline.json'}")

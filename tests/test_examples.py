@@ -72,9 +72,8 @@ def test_headline_script_gives_the_quick_recipes_numbers(tmp_path):
     """examples/00_headline.py, plain calls into the library, and `cdlite run toy-gaussians
     --quick`, the pipeline with its run folder, draw from the same named random streams: every
     row's f_mem, its bootstrap interval, coverage and NFE come out identical."""
-    table = tmp_path / "headline.json"
     script = subprocess.run([sys.executable, str(EXAMPLES / "00_headline.py"), "--quick",
-                             "--json", str(table)], cwd=tmp_path, capture_output=True,
+                             "--out", str(tmp_path / "out")], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
     assert script.returncode == 0, script.stderr[-4000:]
     run = tmp_path / "run"
@@ -82,7 +81,7 @@ def test_headline_script_gives_the_quick_recipes_numbers(tmp_path):
                           "--quick", "--out", str(run), "--quiet"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr[-4000:]
-    got = json.loads(table.read_text())
+    got = json.loads((tmp_path / "out" / "00_headline.json").read_text())
     m = json.loads((run / "metrics.json").read_text())
     recipe_rows = {"teacher (Heun)": m["teacher"], "teacher, 1-step Euler": m["teacher_fewstep"],
                    "teacher, 2-step Euler": m["teacher_fewstep_2"],
