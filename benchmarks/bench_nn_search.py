@@ -1,8 +1,8 @@
 """Benchmark: exact nearest-neighbour search of 10,000 samples among 60,000 points in 784-D.
 
-The memorization metric on MNIST-sized data (DESIGN.md 5). Prints the wall time, the peak of
-extra memory (NumPy allocations, by tracemalloc; the inputs are not counted) and the rate
-achieved, as a fraction of the plain matrix-product rate measured on the same machine with the
+The memorization metric on MNIST-sized data (docs/design.md §5.4). Prints the wall time, the peak
+of extra memory (NumPy allocations, by tracemalloc; the inputs are not counted) and the
+rate achieved, as a fraction of the plain matrix-product rate measured on the same machine with the
 same block shapes. 10% of the samples are near-copies of training points (distance ~1e-3), as in
 a model that memorizes. Not a timed test: run it by hand.
 

@@ -1,7 +1,7 @@
 """The forward process y = x + sigma * n, and the exact denoiser E[x | y] that undoes it.
 
 Data: 8 Gaussians on a circle (radius 2, std 0.3), whose denoiser is known in closed form
-(DESIGN.md section 3). For a few noise levels sigma the figure shows the noisy points y (top) and
+(docs/design.md §3.1). For a few noise levels sigma the figure shows the noisy points y (top) and
 where the optimal denoiser sends them (bottom). Small sigma: E[x | y] is y, barely moved. Medium
 sigma: each point is pulled to the Gaussian it most likely came from. Large sigma: nothing can be
 told apart any more, and every point is pulled towards the mean of the whole data set, the

@@ -35,7 +35,7 @@ steps, every, m, heun_N = (300, 100, 300, 10) if args.quick else (4000, 500, 100
 sigma_max = 20.0  # ~14x sigma_data: enough for 2-D toy data, and trains faster than EDM's 80
 
 ds = make_dataset("gaussians", n_train=16, seed=0)
-# A plain MLP is too smooth to fit 16 isolated points (spectral bias, DESIGN.md 8); random
+# A plain MLP is too smooth to fit 16 isolated points (spectral bias, docs/design.md §3.7); random
 # Fourier features of its input give it the high frequencies that memorizing needs.
 net = build_network("mlp", d=2, hidden=128, depth=3, input_fourier=32, input_fourier_scale=2.0)
 rng = make_rng(0)

@@ -1,7 +1,7 @@
 """The perfect memorizer: the closed-form optimum of the denoising loss on n training points.
 
 Minimised over all functions, the denoising loss on a finite training set {a_i} has the solution
-D*(y, sigma) = sum_i softmax_i(-|y - a_i|^2 / (2 sigma^2)) a_i (DESIGN.md section 3). Running the
+D*(y, sigma) = sum_i softmax_i(-|y - a_i|^2 / (2 sigma^2)) a_i (docs/design.md §3.6). Running the
 Heun sampler with D* lands every sample on a training point: f_mem = 1, at distance 0 (up to
 round-off) from its nearest point. The exact denoiser of the mixture the points came from instead
 generalizes: its samples are fresh draws, and their f_mem is the chance level. A trained network

@@ -1,7 +1,7 @@
 """The memorization metric itself: the nearest-neighbour ratio test, on point sets we build by hand.
 
 A sample x counts as memorized when |x - a_(1)| / |x - a_(2)| < 1/3, a_(1) and a_(2) its nearest
-and second-nearest training points (DESIGN.md section 5). Here: the training points themselves
+and second-nearest training points (docs/design.md §5.1). Here: the training points themselves
 (ratio 0, all memorized), fresh samples of the true distribution (rarely: the chance level),
 near copies at distance 1e-3 (all memorized), midpoints of two training points (never), and a
 collapse onto one training point, which has f_mem = 1 but coverage 1/n. That is why coverage is

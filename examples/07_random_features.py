@@ -39,7 +39,7 @@ out.mkdir(parents=True, exist_ok=True)
 
 d, p, t = (8, 256, 0.01) if args.quick else (16, 512, 0.01)
 ns = (2 * d, 4 * d, 8 * d)        # n > d, so that a memorisation bulk exists; p / n = 16, 8, 4
-n_mc = 8 * p                      # Monte-Carlo samples per estimate of U (DESIGN: >= 8p)
+n_mc = 8 * p                      # Monte-Carlo samples per estimate of U (docs/design.md §6.2)
 rng = make_rng(0)
 W = make_features(rng, p, d)                          # (p, d), fixed
 X = gaussian_data(rng, max(ns), d)                    # (n, d), nested training sets

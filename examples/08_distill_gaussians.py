@@ -54,7 +54,7 @@ student = ConsistencyFunction(net, ds.sigma_data, sigma_min)
 
 def student_f_mem(step, params):
     # One-step sampling: x = f(sigma_max z, sigma_max). Followed during CD because f_mem keeps
-    # drifting as CD goes on (DESIGN.md 8): a single end value can hide the trend.
+    # drifting as CD goes on (docs/design.md §8): a single end value can hide the trend.
     x, _ = generate(student.bind(params), 1000, 2, [sigma_max], make_rng(3),
                     sampler=sample_consistency)
     return {"f_mem": memorization_fraction(x, ds.train)["f_mem"]}

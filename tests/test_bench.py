@@ -64,4 +64,13 @@ def test_gpu_check_dry_run_writes_its_summary(tmp_path, monkeypatch):
     parity = data["parts"]["parity"]  # the fake device computes with NumPy: exactly equal
     assert parity["teacher_weights_max_rel"] == 0.0 and parity["nn_indices_equal"]
     assert data["parts"]["throughput"]["rows"][0]["batch"] == 256
-    assert data["parts"]["pipeline"]["cpu"]["teacher"]["f_mem"] >= 0.0
+    # the pipeline part reports what the run folder holds: every row's f_mem and interval as
+    # metrics.json has them, the interval around its value, and the quick teacher memorizing
+    # more than its 1-step Euler control (the control that tells CD from "fewer steps")
+    run = json.loads((tmp_path / "quick-cpu" / "metrics.json").read_text())
+    reported = data["parts"]["pipeline"]["cpu"]
+    for row in gpu_check.ROWS:
+        assert reported[row] == {"f_mem": run[row]["f_mem"], "ci": run[row]["f_mem_ci"]}
+        lo, hi = reported[row]["ci"]
+        assert 0.0 <= lo <= reported[row]["f_mem"] <= hi <= 1.0, (row, reported[row])
+    assert reported["teacher"]["f_mem"] > reported["teacher_fewstep"]["f_mem"]

@@ -4,6 +4,7 @@ Each script runs in its own Python process (as a reader would run it), with its 
 and --out in a temporary folder, so that nothing lands in the repository.
 """
 import ast
+import json
 import pathlib
 import subprocess
 import sys
@@ -15,6 +16,7 @@ PNG_MAGIC = b"\x89PNG"
 
 # script -> the PNG files it must write (None: written by another author, run for exit 0 only)
 SCRIPTS = {
+    "00_headline.py": [],
     "01_forward_process.py": ["01_forward_process.png"],
     "02_teacher_memorizes.py": ["02_teacher_memorizes.png"],
     "03_empirical_optimum.py": ["03_empirical_optimum.png"],
@@ -64,3 +66,31 @@ def test_example_conventions(name):
     assert isinstance(first, ast.Import) and first.names[0].name == "cdlite", (
         f"{name}: the first import should be `import cdlite` (it sets the one-thread BLAS default "
         f"before NumPy is loaded)")
+
+
+def test_headline_script_gives_the_quick_recipes_numbers(tmp_path):
+    """examples/00_headline.py, plain calls into the library, and `cdlite run toy-gaussians
+    --quick`, the pipeline with its run folder, draw from the same named random streams: every
+    row's f_mem, its bootstrap interval, coverage and NFE come out identical."""
+    script = subprocess.run([sys.executable, str(EXAMPLES / "00_headline.py"), "--quick",
+                             "--out", str(tmp_path / "out")], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert script.returncode == 0, script.stderr[-4000:]
+    run = tmp_path / "run"
+    cli = subprocess.run([sys.executable, "-m", "cdlite_cli.main", "run", "toy-gaussians",
+                          "--quick", "--out", str(run), "--quiet"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr[-4000:]
+    got = json.loads((tmp_path / "out" / "00_headline.json").read_text())
+    m = json.loads((run / "metrics.json").read_text())
+    recipe_rows = {"teacher (Heun)": m["teacher"], "teacher, 1-step Euler": m["teacher_fewstep"],
+                   "teacher, 2-step Euler": m["teacher_fewstep_2"],
+                   "CD student, 1 step (150 CD steps)": m["student"],
+                   "CD student, 2 steps (150 CD steps)": m["student_2step"],
+                   "fresh true samples": m["reference"]["fresh_true"],
+                   "empirical optimum (perfect memorizer)": m["reference"]["empirical_optimum"]}
+    assert list(got) == list(recipe_rows)
+    for name, row in recipe_rows.items():
+        for key in ("f_mem", "f_mem_ci", "coverage"):
+            assert got[name][key] == row[key], (name, key, got[name][key], row[key])
+        assert got[name]["nfe"] == row.get("nfe"), name

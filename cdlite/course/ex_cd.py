@@ -292,8 +292,8 @@ F_MEM = Exercise(
     name="f_mem", lesson=7, title="The memorization test: the nearest-neighbour ratio",
     functions=("is_memorized",),
     math="""
-A generated sample x counts as memorized (Yoon et al. 2023; Jiang & Zou 2026; DESIGN.md section
-5) when its nearest training point is much closer than the second nearest:
+A generated sample x counts as memorized (Yoon et al. 2023; Jiang & Zou 2026; docs/design.md
+§5.1) when its nearest training point is much closer than the second nearest:
 
     |x - a_(1)| / |x - a_(2)| < threshold   (threshold = 1/3 by default)
 

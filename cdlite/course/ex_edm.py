@@ -460,7 +460,7 @@ EMPIRICAL = Exercise(
     functions=("empirical_denoiser",),
     math="""
 Minimized over all functions, the denoising loss on a training set {a_1, ..., a_n} has a closed-
-form solution, the empirical optimum (DESIGN.md section 3):
+form solution, the empirical optimum (docs/design.md §3.6):
 
     D*(y, sigma) = sum_i w_i(y) a_i,   w_i(y) = softmax_i( -|y - a_i|^2 / (2 sigma^2) ),
 

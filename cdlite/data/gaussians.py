@@ -1,7 +1,7 @@
 """Gaussian mixtures: data whose density, score and optimal denoiser are known exactly.
 
 For p(x) = sum_k w_k N(x; mu_k, Sigma_k) and y = x + sigma * n, n ~ N(0, I), the noisy density is
-again a mixture, p_sigma(y) = sum_k w_k N(y; mu_k, Sigma_k + sigma^2 I) (DESIGN.md, section 3).
+again a mixture, p_sigma(y) = sum_k w_k N(y; mu_k, Sigma_k + sigma^2 I) (docs/design.md §3.6).
 Everything below follows from that one fact:
 
   log_density(y, sigma)  log p_sigma(y)                       (logsumexp over components)
@@ -177,7 +177,7 @@ class GaussianMixture:
         return xp.sum(r[:, :, None] * g, axis=0).astype(self._out_dtype(x, xp), copy=False)
 
     def denoise(self, y, sigma):
-        """Exact posterior mean E[x | y] for y = x + sigma n (DESIGN.md 3, closed-form denoiser).
+        """Exact posterior mean E[x | y] for y = x + sigma n (docs/design.md §3.6).
 
         E[x | y] = sum_k r_k(y) [mu_k + Sigma_k (Sigma_k + sigma^2 I)^-1 (y - mu_k)]; in the
         eigenbasis the matrix is the shrinkage diag(lam / (lam + sigma^2)), which tends to 1

@@ -1,4 +1,5 @@
-"""Generalization gap: denoising loss on training points minus on held-out points (DESIGN.md 5).
+"""Generalization gap: denoising loss on training points minus on held-out points
+(docs/design.md §5.6).
 
 Bonnaire et al. (2025) track exactly this figure: it opens (train loss below test loss) before
 the memorization fraction of generated samples rises. At each fixed sigma,

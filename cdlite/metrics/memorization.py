@@ -1,4 +1,4 @@
-"""Memorization fraction f_mem: the nearest-neighbour ratio test of DESIGN.md section 5.
+"""Memorization fraction f_mem: the nearest-neighbour ratio test of docs/design.md §5.1.
 
 A generated sample x is memorized when |x - a_(1)| / |x - a_(2)| < 1/3, with a_(1), a_(2) its
 nearest and second-nearest training points (the test used by Yoon et al. 2023 and by Jiang & Zou
@@ -22,7 +22,7 @@ from cdlite.errors import CdliteError
 from cdlite.metrics._checks import as_pair, check_fraction, check_positive_int
 from cdlite.metrics.neighbors import DEFAULT_MAX_BYTES, nearest_neighbors
 
-MEM_THRESHOLD = 1.0 / 3.0   # ratio below which a sample counts as memorized (DESIGN.md 5)
+MEM_THRESHOLD = 1.0 / 3.0   # ratio below which a sample counts as memorized (docs/design.md §5.1)
 
 
 def unique_points(train):
@@ -120,8 +120,8 @@ def chance_level(reference, train, threshold: float = MEM_THRESHOLD, n_boot: int
                  rng=None):
     """f_mem of a reference sample (fresh true samples or held-out data) against `train`.
 
-    Isolated training points catch fresh samples too (DESIGN.md 8: 0.09-0.25 in 2-D with
-    n = 16), so f_mem of a model means little without this figure beside it. Same dict as
+    Isolated training points catch fresh samples too (docs/design.md §5.2: 0.13-0.23 in 2-D
+    with n = 16), so f_mem of a model means little without this figure beside it. Same dict as
     `memorization_fraction`.
     """
     return memorization_fraction(reference, train, threshold, n_boot, rng)

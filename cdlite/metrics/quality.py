@@ -1,6 +1,6 @@
 """Sample quality: log-likelihood under a known density and distances to a held-out test set.
 
-`quality_report` gathers the figures of DESIGN.md section 5 into one JSON-ready dict that the
+`quality_report` gathers the figures of docs/design.md §5.5 into one JSON-ready dict that the
 run pipeline drops into metrics.json. It is called many times per run (at checkpoints), so the
 O(m n) figures (energy distance, MMD, precision/recall) use random subsets of at most
 `max_points` points of each set; the O(m) ones (sliced Wasserstein, Frechet) use all points.

@@ -7,8 +7,8 @@ loss L(A) (a `Regression`, see model.py) the training time tau is the time of th
 
 The factor d^2 undoes the 1/d of the loss and the 1/sqrt(p)^2 of the model, so that the mode of U
 with eigenvalue lambda relaxes as exp(-2 weight lambda tau / psi_p). For the denoising loss
-(weight = Delta_t) that is the timescale tau_lambda = psi_p / (2 Delta_t lambda) of DESIGN.md
-Sec. 6: large eigenvalues (generalisation bulk) are learnt first, small ones (memorisation bulk,
+(weight = Delta_t) that is the timescale tau_lambda = psi_p / (2 Delta_t lambda) of docs/design.md
+§6.1: large eigenvalues (generalisation bulk) are learnt first, small ones (memorisation bulk,
 then the spike) late.
 
 Step-size rule. Simulated gradient descent uses A <- A - eta d^2 grad L_batch with fresh noise in

@@ -97,7 +97,8 @@ def _range_problems(cfg, typed: set):
     if ok("seed") and cfg.seed < 0:
         yield f"seed={cfg.seed} (must be >= 0)"
     if ok("mc_per_feature") and cfg.mc_per_feature < 8:
-        yield f"mc_per_feature={cfg.mc_per_feature} (must be >= 8: DESIGN asks for 8 p samples)"
+        yield (f"mc_per_feature={cfg.mc_per_feature} (must be >= 8: docs/design.md §6.2 asks "
+               "for 8 p samples)")
     if ok("t") and not cfg.t > 0:
         yield f"t={cfg.t} (must be > 0)"
     if ok("t", "cd_t_min") and not 0 < cfg.cd_t_min < cfg.t:

@@ -42,7 +42,7 @@ lesson = setup("01_forward_and_denoiser")
 # ## The data and the forward process
 #
 # Eight Gaussians on a circle of radius 2, each of standard deviation 0.3 (d = 2). For this
-# mixture E[x | y] is known in closed form (DESIGN.md section 3): no network is needed to see
+# mixture E[x | y] is known in closed form (docs/design.md §3.6): no network is needed to see
 # what the best denoiser does. Noise is added in EDM's "variance exploding" convention,
 # y = x + sigma n with n ~ N(0, I): sigma is the noise's standard deviation, and it can grow far
 # beyond the data's own scale sigma_data.

@@ -166,5 +166,5 @@ lesson.show(fig, "errors_and_n")
 #    (printed)? How does the mixture denoiser's f_mem compare with the chance level?
 # 3. In `errors_and_n` (left), which denoiser has the smaller error on the training points and
 #    which on held-out points? At which sigma is the held-out difference largest?
-# 4. Right panel: does D* memorize less as n grows? A trained network does (DESIGN.md section 8:
-#    n = 128 takes >50k steps): what does the network lack that D* has?
+# 4. Right panel: does D* memorize less as n grows? A trained network does (docs/design.md §8:
+#    at n = 128 it did not reach f_mem 0.9 in 16,000 steps): what does the network lack that D* has?

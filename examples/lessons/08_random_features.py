@@ -165,4 +165,4 @@ lesson.show(fig, "timescales")
 # 3. In `timescales`, what slope does tau_mem have against n, and what does that predict for a
 #    training set 10 times larger? Does tau_gen depend on n?
 # 4. Lesson 3's teacher memorized 16 points within about a thousand steps. Using the timescale
-#    rule, explain why a larger training set (n = 128 in DESIGN.md section 8) takes far longer.
+#    rule, explain why a larger training set (n = 128 in docs/design.md §8) takes far longer.
