@@ -129,3 +129,25 @@ def test_samplers_start_from_the_given_latents():
     np.testing.assert_allclose(s["student_2step"][:7], expected.astype(np.float32), rtol=1e-6)
     r = transfer_report(train, t["teacher_cd_grid"], t["teacher_cd_grid"], 1.0)
     assert r["transfer"] == 1.0
+
+
+def test_device_arrays_give_numpys_numbers(monkeypatch):
+    """On the strict CuPy stand-in (tests/fake_cupy.py): same samples, same report."""
+    import fake_cupy
+    from cdlite.backend import array_module, to_numpy
+    cp = fake_cupy.install(monkeypatch)
+    train = (TRAIN / 5.0).astype(np.float32)
+    out = {}
+    for xp in (np, cp):
+        D = EmpiricalOptimalDenoiser(xp.asarray(train))
+        x_T = draw_latents(40, 2, 20.0, make_rng(6), xp=xp)
+        t = teacher_samples(D, x_T, karras_sigmas(8, 0.002, 20.0, 7.0, xp), 10, 0.002, 7.0)
+        s = student_samples(lambda x, sigma: x / (1.0 + sigma), x_T, 20.0, 1.0, 0.002,
+                            make_rng(7))
+        assert all(array_module(a) is xp for a in (*t.values(), *s.values()))
+        out[xp] = (transfer_report(xp.asarray(train), t["teacher"], s["student"], 1.0,
+                                   rng=make_rng(8)),
+                   [to_numpy(a) for a in (*t.values(), *s.values())])
+    assert out[np][0] == out[cp][0]
+    for a, b in zip(out[np][1], out[cp][1]):
+        np.testing.assert_array_equal(a, b)
