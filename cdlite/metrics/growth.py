@@ -29,7 +29,6 @@ points that do not say it. P below is the number of points in the trailing decad
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -153,9 +152,6 @@ def growth(curves, key: str = "f_mem", tol: float = GROWTH_TOL, level: float = 0
         f_draws = rng.binomial(n, f, size=(n_boot, f.size)) / n   # (n_boot, P)
         draws = slopes_per_doubling(log2_t, f_draws)
     lo, hi = (float(q) for q in np.quantile(draws, [(1 - level) / 2, (1 + level) / 2]))
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise CdliteError(f"the bootstrap interval of the slope is ({lo}, {hi}): the curve's "
-                          f"values must be finite fractions in [0, 1]")
     slope = float(slopes.mean())
     converged = bool(abs(slope) < tol or lo <= 0.0 <= hi)
     steps0 = windows[0][3]
