@@ -71,6 +71,14 @@ def check_budget(nbytes: int, what: str, budget: int | None = None) -> None:
                           "machine really has the memory")
 
 
+def check_ratio(nbytes: int, compressed: int, where: str, remedy: str) -> None:
+    """Refuse compressed data that declares more than MAX_RATIO times its compressed size."""
+    if nbytes > SMALL and nbytes > MAX_RATIO * max(compressed, 1):
+        raise CdliteError(f"{where} would expand from {compressed} compressed bytes to "
+                          f"{gib(nbytes)} ({nbytes // max(compressed, 1)}x), like a "
+                          f"decompression bomb; if it is genuine, {remedy}")
+
+
 @dataclass(frozen=True)
 class ArrayInfo:
     """What a .npy header declares, and where its data lies."""
@@ -157,11 +165,7 @@ def check(path, infos: dict[str, ArrayInfo], budget: int | None = None) -> None:
             raise CdliteError(f"{where} declares shape {a.shape} of {a.dtype} ({a.nbytes} bytes) "
                               f"but holds {a.stored} bytes of data; the file is damaged or "
                               "forged; use an intact file")
-        if a.nbytes > SMALL and a.nbytes > MAX_RATIO * max(a.compressed, 1):
-            raise CdliteError(f"{where} would expand from {a.compressed} compressed bytes to "
-                              f"{gib(a.nbytes)} ({a.nbytes // max(a.compressed, 1)}x), like a "
-                              "decompression bomb; if it is genuine, save it uncompressed "
-                              "(numpy.savez)")
+        check_ratio(a.nbytes, a.compressed, where, "save it uncompressed (numpy.savez)")
     check_budget(sum(a.nbytes for a in infos.values()), f"reading {path}", budget)
 
 
