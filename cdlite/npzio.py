@@ -11,7 +11,7 @@ member we read only its header (a few hundred bytes of the stream), then require
     says otherwise is damaged, or built to make a reader allocate what is not there);
   - a deflated member at most MAX_RATIO times larger than its compressed bytes (real numbers
     compress a few times at most; a "decompression bomb" expands ~1000x);
-  - all members together within the memory budget (`memory_budget()`).
+  - all members together within the memory budget (cdlite.settings.memory_budget()).
 
 Only then are the arrays read, with allow_pickle=False.
 """
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CdliteError
+from .settings import memory_budget
 
 MAX_RATIO = 200          # declared bytes per compressed byte a deflated member may have
 SMALL = 1 << 20          # members below 1 MiB skip the ratio test (zeros compress very well)
@@ -35,27 +36,6 @@ _HEADER_LIMIT = 1 << 16  # bytes a .npy header may take (NumPy's own default lim
 _DAMAGED = (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zlib.error,
             zipfile.BadZipFile, KeyError, TypeError, OverflowError, NotImplementedError,
             RuntimeError)  # zipfile: an unknown compression method, "encrypted" flag bits
-
-
-def memory_budget() -> int:
-    """Bytes cdlite may allocate for one input: $CDLITE_MEMORY_BUDGET (bytes; suffixes K, M, G
-    allowed), else half of the memory available now, else 4 GiB."""
-    text = os.environ.get("CDLITE_MEMORY_BUDGET", "").strip().upper()
-    if text:
-        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1], 1)
-        try:
-            return int(float(text.rstrip("KMG")) * scale)
-        except ValueError:
-            raise CdliteError(f"CDLITE_MEMORY_BUDGET={text!r} is not a size; give bytes, e.g. "
-                              "8G or 500M") from None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 // 2
-    except OSError:
-        pass
-    return 4 << 30
 
 
 def gib(n: int) -> str:
