@@ -107,6 +107,16 @@ def test_a_holder_that_wrote_no_name_is_still_a_holder(tmp_path):
     assert not lock.held
 
 
+def test_a_full_disk_leaves_a_working_lock_and_no_trap(tmp_path, monkeypatch):
+    def full(*args):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "pwrite", full)  # the owner's record cannot be written
+    lock = FolderLock.acquire(tmp_path)
+    assert lock.held and holder(tmp_path) == dict.fromkeys(["pid", "host", "started", "what"])
+    lock.release()
+    FolderLock.acquire(tmp_path, wait=0).release()
+
+
 def test_probes_do_not_make_acquire_fail(tmp_path):
     code = ("import sys, time\nfrom cdlite.locking import holder\nend = time.time() + 3\n"
             "while time.time() < end:\n    holder(sys.argv[1])\n")
