@@ -1,4 +1,4 @@
-"""Checkpoints: plain .npz files with a JSON header, written atomically (DESIGN.md section 7).
+"""Checkpoints: plain .npz files with a JSON header, written atomically (docs/design.md §7).
 
 A checkpoint is what `np.savez` writes: one .npy member per array, plus one member "__meta__"
 holding UTF-8 JSON bytes (a uint8 array) with "format_version", the config, the step, the state
