@@ -143,3 +143,14 @@ def test_a_missing_folder_or_an_unwritable_one_is_one_line(tmp_path):
     with pytest.raises(CdliteError, match="cannot lock"):
         FolderLock.acquire(tmp_path)
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_file_system_without_locks_is_refused_in_one_line(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+    monkeypatch.setattr(fcntl, "flock", no_locks)  # what an NFS mount with 'nolock' answers
+    with pytest.raises(CdliteError, match="does not support file locks .*local disk"):
+        FolderLock.acquire(tmp_path)
