@@ -11,11 +11,21 @@ __version__ = "0.1.0"
 _USER_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def blas_threads_wanted() -> int | None:
+def blas_threads_wanted(strict: bool = True) -> int | None:
     """The BLAS thread count cdlite sets: $CDLITE_THREADS, else 1; None when the user set one
-    of the BLAS libraries' own variables (their choice is kept)."""
-    if _os.environ.get("CDLITE_THREADS"):
-        return int(_os.environ["CDLITE_THREADS"])
+    of the BLAS libraries' own variables (their choice is kept). An invalid $CDLITE_THREADS
+    raises a CdliteError, or with strict=False counts as unset (so that `import cdlite`, and
+    `cdlite --version`, never fail on it: the commands that compute report it)."""
+    from .errors import CdliteError
+    from .settings import threads
+    try:
+        n = threads()
+    except CdliteError:
+        if strict:
+            raise
+        n = None
+    if n is not None:
+        return n
     if any(_os.environ.get(v) for v in _USER_VARS):
         return None
     return 1
@@ -32,8 +42,8 @@ def set_blas_threads(n: int) -> None:
     threadpool_limits(limits=int(n), user_api="blas")
 
 
-if blas_threads_wanted() is not None:
-    set_blas_threads(blas_threads_wanted())
+if blas_threads_wanted(strict=False) is not None:
+    set_blas_threads(blas_threads_wanted(strict=False))
 
 # keep freed memory for the next array of the same size (glibc; see cdlite.backend.set_allocator)
 from .backend import set_allocator_at_import as _set_allocator  # noqa: E402

@@ -12,6 +12,7 @@ checkpoint intact instead of a half-written one.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -61,7 +62,8 @@ def load_checkpoint(path, expected: dict | None = None) -> tuple[dict, dict]:
 
     The arrays' headers are read first (cdlite.npzio): object arrays, sizes that disagree with
     the file, decompression bombs and arrays beyond the memory budget are refused before
-    anything is allocated. `expected` (name -> shape, or a params dict whose arrays give the
+    anything is allocated; so is a header that is oversized or names a network larger than the
+    file (`check_sizes`). `expected` (name -> shape, or a params dict whose arrays give the
     shapes) is compared with the headers before the arrays are read: missing names, unexpected
     names and shape mismatches raise a CdliteError that lists them. Weights that are NaN or
     infinite are refused. Every other problem with the file (missing, truncated, not an .npz,
@@ -89,8 +91,10 @@ def load_checkpoint(path, expected: dict | None = None) -> tuple[dict, dict]:
                           "but was not written by cdlite's save_checkpoint")
     if expected is not None:
         _check_expected(path, {k: a.shape for k, a in infos.items() if k != META_KEY}, expected)
+    check_sizes(path, infos)
     arrays = npzio.load(path, infos=infos)  # (checks sizes, bombs and the budget first)
     meta = read_meta(path, arrays.pop(META_KEY))
+    check_network_sizes(path, meta, infos)
     bad = [k for k, a in arrays.items()
            if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all()]
     if bad:
@@ -101,7 +105,9 @@ def load_checkpoint(path, expected: dict | None = None) -> tuple[dict, dict]:
 
 
 def read_header(path) -> dict:
-    """Only the JSON header of a checkpoint: its other arrays are not read (nor allocated)."""
+    """Only the JSON header of a checkpoint: its other arrays are not read (nor allocated), but
+    their headers are checked (sizes, bombs, the memory budget), and so are the network sizes
+    the header names (`check_network_sizes`), so that what is built from it is bounded."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CdliteError(f"checkpoint {path} does not exist; check the path")
@@ -109,7 +115,46 @@ def read_header(path) -> dict:
     if META_KEY not in infos:
         raise CdliteError(f"checkpoint {path} has no {META_KEY!r} header: it is not a cdlite "
                           "checkpoint (written by save_checkpoint)")
-    return read_meta(path, npzio.load(path, names=[META_KEY], infos=infos)[META_KEY])
+    check_sizes(path, infos)
+    npzio.check(path, infos)
+    meta = read_meta(path, npzio.load(path, names=[META_KEY], infos=infos)[META_KEY])
+    check_network_sizes(path, meta, infos)
+    return meta
+
+
+# --- sizes a header may declare --------------------------------------------------------------
+
+META_LIMIT = 1 << 20  # bytes of JSON header (a run's is a few thousand: config, step, rng state)
+
+
+def check_sizes(path: str, infos: dict) -> None:
+    """Refuse a JSON header too large to be cdlite's before it is read (json.loads would make
+    Python objects many times its size)."""
+    meta = infos[META_KEY]
+    if meta.nbytes > META_LIMIT:
+        raise CdliteError(f"checkpoint {path} has a {npzio.gib(meta.nbytes)} {META_KEY!r} "
+                          f"header, more than the {META_LIMIT:,} bytes a cdlite header can "
+                          "take; the file is damaged or forged; use an intact file")
+
+
+def check_network_sizes(path: str, meta: dict, infos: dict) -> None:
+    """Refuse a header whose "network" names a size larger than the number of values the file
+    stores (its arrays, whose total is already within the memory budget).
+
+    Every whole number of a network description (d, hidden, depth, emb_dim, p, ...) counts
+    something each of which owns at least one stored weight: a layer, a unit, an input. So a
+    genuine file stores at least as many values as any of them, and a header claiming depth 1e9
+    next to a few thousand weights is refused here, before a network of a billion layers is
+    built from it (building one allocates without bound: layers are Python objects)."""
+    network = meta.get("network")
+    if not isinstance(network, dict):
+        return
+    stored = sum(math.prod(a.shape) for k, a in infos.items() if k != META_KEY)
+    for key, v in network.items():
+        if isinstance(v, int) and not isinstance(v, bool) and v > stored:
+            raise CdliteError(f"checkpoint {path}: its header says network {key}={v}, but the "
+                              f"file stores only {stored:,} weights, too few for any network of "
+                              "that size; the file is damaged or forged; use an intact file")
 
 
 def read_meta(path: str, header) -> dict:

@@ -9,6 +9,8 @@ eval). From the fields and their annotations alone this module derives:
     override(cfg, assignments)    a new config from "key=value" pairs (--set, or a TOML file),
                                   each value converted to its field's type, all checked at once
     to_dict(cfg), to_toml(cfg)    the config as a nested dict, and as the config.toml of a run
+    read_toml(path)               a TOML file (--config, a run's config.toml) as a dict, read
+                                  with a size limit (TOML_LIMIT) so /dev/zero is one line
 
 Field types it understands: bool, int, float, str, Literal[...] (a choice: the allowed values are
 the annotation), tuple[int, ...] and tuple[float, ...], a nested config (a section, a [table] in
@@ -24,12 +26,19 @@ import difflib
 import functools
 import json
 import math
+import sys
 import types
 import typing
 from typing import Any, Literal, Union
 
 from .backend import DEVICES
 from .errors import CdliteError
+from .fileio import read_limited
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 Device = Literal[DEVICES]  # "cpu" (NumPy), "gpu" (CuPy) or "auto" (the GPU when there is one)
 
@@ -376,6 +385,19 @@ def from_dict(cls, d: dict, prefix: str = ""):
         return cls(**kwargs)
     except ConfigError as e:
         raise ConfigError([prefix + p for p in e.problems]) from None
+
+
+TOML_LIMIT = 1 << 20  # bytes a config file may have (a run's config.toml has about 2,000)
+
+
+def read_toml(path, what: str = "config file") -> dict:
+    """A TOML file as a nested dict; a missing, oversized, non-regular or invalid file is one
+    CdliteError line."""
+    data = read_limited(path, TOML_LIMIT, what)
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise CdliteError(f"{what} {path} is not valid TOML: {e}") from None
 
 
 def flatten(d: dict, prefix: str = "") -> list:

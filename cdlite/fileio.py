@@ -1,5 +1,6 @@
 """Atomic file writes, JSON-safe values, TOML text and PNG figures: the one place where cdlite
-puts bytes on disk (checkpoints, run folders, figures, caches).
+puts bytes on disk (checkpoints, run folders, figures, caches); and `read_limited`, which reads a
+small file (a config, a JSON record) without trusting its size.
 
 A file is written to a temporary name in its own folder, flushed to disk, then renamed over the
 target, and the folder itself is synced so that the rename survives a crash: a crash or a Ctrl-C
@@ -10,10 +11,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 
 import numpy as np
+
+from .errors import CdliteError
 
 
 @contextmanager
@@ -93,3 +97,40 @@ def save_figure(fig, path, dpi: int = 110) -> str:
     finally:
         plt.close(fig)
     return os.path.basename(os.fspath(path))
+
+
+# --- reading small files ----------------------------------------------------------------------
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def read_limited(path, limit: int, what: str = "file") -> bytes:
+    """The bytes of the regular file `path`, refused in one line when it holds more than `limit`
+    bytes, or is not a regular file (/dev/zero, /dev/urandom and a FIFO would otherwise be read
+    without end, or wait for a writer). At most limit + 1 bytes are ever read."""
+    path = os.fspath(path)
+    try:
+        _require_regular(os.stat(path).st_mode, path, what)  # before open: a FIFO would block
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise CdliteError(f"{what} {path} does not exist") from None
+    except OSError as e:
+        raise CdliteError(f"cannot read {what} {path}: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        _require_regular(os.fstat(fd).st_mode, path, what)  # it may have changed since stat
+        try:
+            data = fh.read(limit + 1)
+        except OSError as e:
+            raise CdliteError(f"cannot read {what} {path}: {e.strerror}") from None
+    if len(data) > limit:
+        raise CdliteError(f"{what} {path} is larger than {limit:,} bytes, more than any {what} "
+                          "cdlite reads; is it the right file?")
+    return data
+
+
+def _require_regular(mode: int, path: str, what: str) -> None:
+    for test, kind in _KINDS:
+        if test(mode):
+            raise CdliteError(f"{what} {path} is {kind}, not a file; give the path of a file")

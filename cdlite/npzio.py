@@ -11,7 +11,7 @@ member we read only its header (a few hundred bytes of the stream), then require
     says otherwise is damaged, or built to make a reader allocate what is not there);
   - a deflated member at most MAX_RATIO times larger than its compressed bytes (real numbers
     compress a few times at most; a "decompression bomb" expands ~1000x);
-  - all members together within the memory budget (`memory_budget()`).
+  - all members together within the memory budget (cdlite.settings.memory_budget()).
 
 Only then are the arrays read, with allow_pickle=False.
 """
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CdliteError
+from .settings import memory_budget
 
 MAX_RATIO = 200          # declared bytes per compressed byte a deflated member may have
 SMALL = 1 << 20          # members below 1 MiB skip the ratio test (zeros compress very well)
@@ -35,27 +36,6 @@ _HEADER_LIMIT = 1 << 16  # bytes a .npy header may take (NumPy's own default lim
 _DAMAGED = (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zlib.error,
             zipfile.BadZipFile, KeyError, TypeError, OverflowError, NotImplementedError,
             RuntimeError)  # zipfile: an unknown compression method, "encrypted" flag bits
-
-
-def memory_budget() -> int:
-    """Bytes cdlite may allocate for one input: $CDLITE_MEMORY_BUDGET (bytes; suffixes K, M, G
-    allowed), else half of the memory available now, else 4 GiB."""
-    text = os.environ.get("CDLITE_MEMORY_BUDGET", "").strip().upper()
-    if text:
-        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1], 1)
-        try:
-            return int(float(text.rstrip("KMG")) * scale)
-        except ValueError:
-            raise CdliteError(f"CDLITE_MEMORY_BUDGET={text!r} is not a size; give bytes, e.g. "
-                              "8G or 500M") from None
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 // 2
-    except OSError:
-        pass
-    return 4 << 30
 
 
 def gib(n: int) -> str:
@@ -69,6 +49,14 @@ def check_budget(nbytes: int, what: str, budget: int | None = None) -> None:
         raise CdliteError(f"{what} needs about {gib(nbytes)}, more than the memory budget of "
                           f"{gib(budget)}; make it smaller, or raise CDLITE_MEMORY_BUDGET if the "
                           "machine really has the memory")
+
+
+def check_ratio(nbytes: int, compressed: int, where: str, remedy: str) -> None:
+    """Refuse compressed data that declares more than MAX_RATIO times its compressed size."""
+    if nbytes > SMALL and nbytes > MAX_RATIO * max(compressed, 1):
+        raise CdliteError(f"{where} would expand from {compressed} compressed bytes to "
+                          f"{gib(nbytes)} ({nbytes // max(compressed, 1)}x), like a "
+                          f"decompression bomb; if it is genuine, {remedy}")
 
 
 @dataclass(frozen=True)
@@ -157,11 +145,7 @@ def check(path, infos: dict[str, ArrayInfo], budget: int | None = None) -> None:
             raise CdliteError(f"{where} declares shape {a.shape} of {a.dtype} ({a.nbytes} bytes) "
                               f"but holds {a.stored} bytes of data; the file is damaged or "
                               "forged; use an intact file")
-        if a.nbytes > SMALL and a.nbytes > MAX_RATIO * max(a.compressed, 1):
-            raise CdliteError(f"{where} would expand from {a.compressed} compressed bytes to "
-                              f"{gib(a.nbytes)} ({a.nbytes // max(a.compressed, 1)}x), like a "
-                              "decompression bomb; if it is genuine, save it uncompressed "
-                              "(numpy.savez)")
+        check_ratio(a.nbytes, a.compressed, where, "save it uncompressed (numpy.savez)")
     check_budget(sum(a.nbytes for a in infos.values()), f"reading {path}", budget)
 
 

@@ -39,15 +39,18 @@ def load_digits():
 # --- IDX files (MNIST, Fashion-MNIST) ------------------------------------------------------------
 
 def _open_idx(path):
-    """A binary stream of the IDX file's bytes, decompressed on the fly when the file starts
-    with the gzip magic 1f 8b (so that a gzip bomb is never decompressed whole)."""
+    """(a binary stream of the IDX file's bytes, its size on disk if it is gzipped else None).
+    A gzipped file (it starts with the magic 1f 8b) is decompressed on the fly, so that a gzip
+    bomb is never decompressed whole."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CdliteError(f"IDX file not found: {path!r}; download the MNIST or Fashion-MNIST "
                           f"files (e.g. train-images-idx3-ubyte.gz) and pass their path")
     with open(path, "rb") as f:
         gzipped = f.read(2) == GZIP_MAGIC
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+    if gzipped:
+        return gzip.open(path, "rb"), os.path.getsize(path)
+    return open(path, "rb"), None
 
 
 def _read_exactly(fh, n: int, name: str, what: str) -> bytes:
@@ -70,7 +73,8 @@ def read_idx(path) -> np.ndarray:
     Every malformed file raises CdliteError naming the file and the problem.
     """
     name = os.fspath(path)
-    with _open_idx(path) as fh:
+    fh, compressed = _open_idx(path)
+    with fh:
         magic = _read_exactly(fh, 4, name, "truncated IDX header")
         if magic[0] != 0 or magic[1] != 0:
             raise CdliteError(f"{name!r} is not an IDX file: bad magic number "
@@ -88,7 +92,11 @@ def read_idx(path) -> np.ndarray:
             raise CdliteError(f"{name!r}: negative size in its IDX header, shape {shape}")
         dtype = np.dtype(IDX_DTYPES[code])
         expected = math.prod(shape) * dtype.itemsize
-        npzio.check_budget(expected, f"{name!r} (shape {shape} of {dtype.name})")
+        if compressed is not None:  # real images compress 2-10x; a gzip bomb ~1000x
+            npzio.check_ratio(expected, compressed, f"{name!r} (shape {shape} of {dtype.name})",
+                              "decompress it first (gunzip) and pass the raw file")
+        # the bytes read, and the array in native byte order made from them
+        npzio.check_budget(2 * expected, f"{name!r} (shape {shape} of {dtype.name})")
         data = _read_exactly(fh, expected, name, f"IDX data truncated: shape {shape} of "
                              f"{dtype.name} after the header")
         if _read_exactly_or_less(fh, name):
@@ -145,6 +153,9 @@ def load_idx_images(images_path, labels_path=None, downsample: int = 1, classes=
     if images.ndim != 3:
         raise CdliteError(f"{os.fspath(images_path)!r}: expected an IDX image file of shape "
                           f"(n, h, w), got shape {images.shape} (is it a labels file?)")
+    # the file's values, and the float32 copy made of them below
+    npzio.check_budget(images.nbytes + 4 * images.size,
+                       f"{os.fspath(images_path)!r} as float32")
     labels = None
     if labels_path is not None:
         labels = read_idx(labels_path)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from cdlite.backend import array_module, make_rng, to_numpy
 from cdlite.errors import CdliteError
+from cdlite import settings
 from cdlite.fileio import atomic_file
 from cdlite.metrics._checks import as_points
 from cdlite.nn.layers import Linear, ReLU, Sequential
@@ -91,9 +91,6 @@ def train_classifier(recipe: dict = RECIPE):
     return params, float((logits.argmax(axis=1) == y_te).mean())
 
 
-def cache_dir() -> Path:
-    """$CDLITE_CACHE if set, else ~/.cache/cdlite."""
-    return Path(os.environ.get("CDLITE_CACHE") or Path.home() / ".cache" / "cdlite")
 
 
 def _load_cached(path: Path):
@@ -156,7 +153,7 @@ class DigitsClassifier:
 @functools.lru_cache(maxsize=1)
 def digits_classifier(use_disk_cache: bool = True) -> DigitsClassifier:
     """The digits classifier, trained once per process (a few seconds) or read from the cache."""
-    path = cache_dir() / f"{CACHE_VERSION}.npz"
+    path = settings.cache_dir() / f"{CACHE_VERSION}.npz"
     cached = _load_cached(path) if use_disk_cache else None
     if cached is None:
         cached = train_classifier()
