@@ -12,7 +12,6 @@ draw, small next to the network evaluations it feeds).
 from __future__ import annotations
 
 import ctypes
-import os
 import warnings
 
 import numpy as np
@@ -54,7 +53,8 @@ def get_xp(device: str | None = None):
     'auto' picks CuPy when a CUDA device is usable, NumPy otherwise.
     """
     if device is None:
-        device = os.environ.get("CDLITE_DEVICE", "cpu")
+        from .settings import device as device_setting
+        device = device_setting() or "cpu"
     device = str(device).strip().lower()
     if device not in DEVICES:
         raise BackendError(
@@ -152,7 +152,12 @@ def set_allocator(mode: str | None = None) -> bool:
     the setting was applied.
     """
     if mode is None:
-        mode = os.environ.get("CDLITE_MALLOC", "cdlite")
+        from .errors import CdliteError
+        from .settings import malloc
+        try:
+            mode = malloc()
+        except CdliteError as e:
+            raise BackendError(str(e)) from None
     mode = str(mode).strip().lower()
     if mode not in MALLOC_MODES:
         raise BackendError(f"unknown allocator mode {mode!r} (from argument or CDLITE_MALLOC); "

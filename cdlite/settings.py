@@ -114,11 +114,23 @@ def quick() -> bool:
                "for the full one", "the full one")
 
 
+def malloc() -> str:
+    """$CDLITE_MALLOC: "cdlite" (the default: keep freed memory for reuse, cdlite.backend
+    set_allocator) or "system" (the C library's own setting, to measure the difference)."""
+    text = _get("CDLITE_MALLOC")
+    if text is None:
+        return "cdlite"
+    if text.lower() not in ("cdlite", "system"):
+        raise _bad("CDLITE_MALLOC", text, "cdlite or system", "cdlite")
+    return text.lower()
+
+
 # every variable and its reader: check_environment reads them all, and a test checks that no
 # CDLITE_ name in the code is missing here
 READERS = {"CDLITE_THREADS": threads, "CDLITE_MEMORY_BUDGET": memory_budget,
            "CDLITE_DEVICE": device, "CDLITE_CACHE": cache_dir, "CDLITE_QUICK": quick,
-           "CDLITE_LESSONS_OUT": lessons_out}
+           "CDLITE_LESSONS_OUT": lessons_out,
+           "CDLITE_MALLOC": malloc}
 
 
 def check_environment() -> None:

@@ -114,7 +114,7 @@ def _model_file(path, **network_overrides):
 
 @pytest.mark.parametrize("field", ["depth", "hidden", "d", "emb_dim"])
 def test_a_header_naming_a_network_larger_than_its_file_is_refused(tmp_path, field):
-    from cdlite.experiments.models import load_model
+    from cdlite.runs.checkpoints import load_model
     path = _model_file(tmp_path / "m.npz", **{field: 10**9})
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()

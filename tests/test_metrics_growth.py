@@ -153,7 +153,7 @@ def test_values_outside_0_1_are_refused_for_the_interval_over_samples():
 
 def test_points_missing_the_key_name_it():
     with pytest.raises(CdliteError, match="'f_mem'"):
-        growth([{"step": 1, "f_mem": 0.3}])
+        growth([{"step": 1, "mem_frac": 0.3}])
     steps = log_spaced_steps(1000)
     c = [{"step": t, "f_mem": 0.3, "n_samples": 100} for t in steps]
     assert growth(c, key="f_mem").converged
