@@ -29,6 +29,7 @@ class _CosSin:
             raise CdliteError(f"embedding dimension must be even, got {dim}")
         self.name, self.d_in, self.dim = name, d_in, dim
         self.freqs = name + ".freqs"
+        self.shapes = {self.freqs: (d_in, dim // 2)}
 
     def init(self, rng, dtype=np.float32):
         return {self.freqs: self.frequencies(rng).astype(dtype)}

@@ -32,6 +32,7 @@ class Linear:
         self.name, self.d_in, self.d_out, self.bias, self.init_kind = name, d_in, d_out, bias, init
         self.W, self.b = name + ".W", name + ".b"
         self.trainable = [self.W] + ([self.b] if bias else []) if trainable else []
+        self.shapes = {self.W: (d_in, d_out), **({self.b: (d_out,)} if bias else {})}
 
     def init(self, rng, dtype=np.float32) -> dict:
         # LeCun keeps the pre-activation variance ~1 for unit-variance inputs; He doubles it for
@@ -61,6 +62,7 @@ class Linear:
 
 class _Activation:
     trainable: list = []
+    shapes: dict = {}
 
     def init(self, rng, dtype=np.float32):
         return {}
@@ -133,6 +135,7 @@ class LayerNorm:
         self.name, self.dim, self.eps = name, dim, eps
         self.g, self.b = name + ".gamma", name + ".beta"
         self.trainable = [self.g, self.b]
+        self.shapes = {self.g: (dim,), self.b: (dim,)}
 
     def init(self, rng, dtype=np.float32):
         return {self.g: np.ones(self.dim, dtype), self.b: np.zeros(self.dim, dtype)}
@@ -159,6 +162,7 @@ class Sequential:
     def __init__(self, layers):
         self.layers = list(layers)
         self.trainable = [k for layer in self.layers for k in layer.trainable]
+        self.shapes = {k: v for layer in self.layers for k, v in layer.shapes.items()}
 
     def init(self, rng, dtype=np.float32):
         return {k: v for layer in self.layers for k, v in layer.init(rng, dtype).items()}
@@ -185,7 +189,7 @@ class Residual:
         layers = [LayerNorm(name + ".ln", dim)] if layernorm else []
         layers += [make_activation(activation), Linear(name + ".fc", dim, dim)]
         self.name, self.branch = name, Sequential(layers)
-        self.trainable = self.branch.trainable
+        self.trainable, self.shapes = self.branch.trainable, self.branch.shapes
 
     def init(self, rng, dtype=np.float32):
         return self.branch.init(rng, dtype)

@@ -21,9 +21,8 @@ def check_training_data(train_x, d: int) -> None:
                           f"built for d = {d}; build it with d={train_x.shape[1]}")
     finite = array_module(train_x).isfinite(train_x).all(axis=1)  # (n,)
     if not bool(finite.all()):
-        bad = int((~finite).sum())
-        raise CdliteError(f"training data holds NaN or inf in {bad} of {train_x.shape[0]} "
-                          "points; clean or drop them first")
+        raise CdliteError(f"training data holds NaN or inf in {int((~finite).sum())} of "
+                          f"{train_x.shape[0]} points; clean or drop them first")
 
 
 def evaluation_ema(params: dict, half_life: float):

@@ -27,7 +27,7 @@ from ..backend import array_module
 from ..config import Config, at_least
 from ..errors import CdliteError
 from .embeddings import FourierEmbedding, SinusoidalEmbedding
-from .layers import ACTIVATIONS, LayerNorm, Linear, Residual, Sequential, make_activation
+from .layers import ACTIVATIONS, Linear, Residual, Sequential, make_activation
 
 
 Activation = Literal[tuple(ACTIVATIONS)]
@@ -77,7 +77,18 @@ EMBEDDINGS = {"sinusoidal": lambda dim: SinusoidalEmbedding("emb", dim),
               "fourier": lambda dim: FourierEmbedding("emb", dim, scale=1.0)}
 
 
-class MLP:
+class Network:
+    """What both networks share: their parameters are those of their `parts`, in this order."""
+
+    def init(self, rng, dtype=np.float32) -> dict:
+        return {k: v for m in self.parts for k, v in m.init(rng, dtype).items()}
+
+    def param_shapes(self) -> dict:
+        """{name: shape} of init(...), read off the layers: nothing is allocated."""
+        return {k: shape for m in self.parts for k, shape in m.shapes.items()}
+
+
+class MLP(Network):
     """F(x, c_noise): an MLP on input features and a noise-level embedding."""
 
     def __init__(self, cfg: MLPConfig, d: int):
@@ -102,16 +113,8 @@ class MLP:
                 trunk += [Linear(f"h{i}", H, H), make_activation(cfg.activation)]
         trunk.append(Linear("out", H, d, init="zero"))
         self.trunk = Sequential(trunk)
-        parts = [self.emb, self.inp, self.trunk] + [m for m in (self.fourier, self.inp_emb) if m]
-        self.trainable = [k for m in parts for k in m.trainable]
-
-    def param_shapes(self) -> dict:
-        """{name: shape} of init(...), read off the layers: nothing is allocated."""
-        return layer_shapes(self.emb, self.fourier, self.inp, self.inp_emb, self.trunk)
-
-    def init(self, rng, dtype=np.float32) -> dict:
-        parts = (self.emb, self.fourier, self.inp, self.inp_emb, self.trunk)  # in this order
-        return {k: v for m in parts if m is not None for k, v in m.init(rng, dtype).items()}
+        self.parts = [m for m in (self.emb, self.fourier, self.inp, self.inp_emb, self.trunk) if m]
+        self.trainable = [k for m in self.parts for k in m.trainable]
 
     def forward(self, params, x, c_noise):
         xp = array_module(x)
@@ -148,7 +151,7 @@ class MLP:
         return dx, grads  # gradient w.r.t. c_noise is never needed and not computed
 
 
-class RandomFeatureNet:
+class RandomFeatureNet(Network):
     """F = phi(z W / sqrt(I)) @ A / sqrt(p), z = [x, e(c_noise)] (Bonnaire et al. 2025, eq. for
     s_A; W and A stored transposed, see the module docstring)."""
 
@@ -161,14 +164,7 @@ class RandomFeatureNet:
         self.act = make_activation(cfg.activation)
         self.readout = Linear("A", cfg.p, self.d, bias=False, init="zero")  # (p, d)
         self.trainable = self.first.trainable + self.readout.trainable
-
-    def param_shapes(self) -> dict:
-        """{name: shape} of init(...), read off the layers: nothing is allocated."""
-        return layer_shapes(self.emb, self.first, self.readout)
-
-    def init(self, rng, dtype=np.float32) -> dict:
-        parts = (self.emb, self.first, self.readout)
-        return {k: v for m in parts if m is not None for k, v in m.init(rng, dtype).items()}
+        self.parts = [m for m in (self.emb, self.first, self.readout) if m]
 
     def forward(self, params, x, c_noise):
         z = x
@@ -192,26 +188,6 @@ class RandomFeatureNet:
                                     need_dx)
         grads.update(g)
         return (dz[:, :self.d] if need_dx else None), grads
-
-
-def layer_shapes(*modules) -> dict:
-    """{name: shape} of the weights the layers' init(...) would make, without making them (a
-    checkpoint's header is checked against these before any array is read)."""
-    out = {}
-    for m in modules:
-        if isinstance(m, Linear):
-            out[m.W] = (m.d_in, m.d_out)
-            if m.bias:
-                out[m.b] = (m.d_out,)
-        elif isinstance(m, LayerNorm):
-            out[m.g] = out[m.b] = (m.dim,)
-        elif isinstance(m, Sequential):
-            out.update(layer_shapes(*m.layers))
-        elif isinstance(m, Residual):
-            out.update(layer_shapes(m.branch))
-        elif hasattr(m, "freqs"):          # a sinusoidal or Fourier embedding
-            out[m.freqs] = (m.d_in, m.dim // 2)
-    return out
 
 
 NETWORKS = {"mlp": (MLPConfig, MLP), "rf": (RFConfig, RandomFeatureNet)}

@@ -39,12 +39,10 @@ class Adam:
     distort. The step count t is shared by all keys: every step is expected to update the same
     trainable keys (those of the network's gradient dict).
 
-    Gradients come as a dict {key: array}, one name per parameter, the way a backward pass
-    writes them (`dW = x.T @ dy` lands in grads["h1.W"]): that is what a reader follows from
-    a layer to its update. The step itself runs on ONE vector: the dict is gathered into g
-    (one concatenate) and m, v live as flat vectors, so a step is a dozen array operations
-    whatever the number of layers (one per key and per operation would cost more Python
-    overhead than arithmetic at the toy size); only the final p -= update goes key by key.
+    Gradients come as a dict {key: array}, the way a backward pass writes them (`dW = x.T @ dy`
+    lands in grads["h1.W"]). The step runs on ONE vector: g gathers the dict (one concatenate),
+    m and v are flat, so a step is a dozen array operations whatever the number of layers (per
+    key, Python overhead would outweigh the arithmetic at the toy size); p -= update goes by key.
     """
 
     def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -107,8 +105,8 @@ class Adam:
                 for k, a in _split(vec, self.layout).items()}
 
     def state_dict(self) -> dict:
-        """{'adam.t': 0-d int64, 'adam.m.<key>': array, 'adam.v.<key>': array}."""
-        # copies, so that a saved state does not change when training goes on
+        """{'adam.t': 0-d int64, 'adam.m.<key>': array, 'adam.v.<key>': array}, copies (a saved
+        state does not change as training goes on)."""
         return {"adam.t": np.array(self.t, dtype=np.int64),
                 **{"adam." + k: a.copy() for k, a in {**self._saved, **self.moments()}.items()}}
 

@@ -29,19 +29,15 @@ def lr_schedule(step: int, base_lr: float, warmup_steps: int = 0, total_steps: i
         raise CdliteError(f"step and warmup_steps must be >= 0, got {step} and {warmup_steps}")
     if not 0.0 <= final_frac <= 1.0:
         raise CdliteError(f"final_frac must be in [0, 1], got {final_frac}")
-    if decay != "constant":
-        if total_steps is None or total_steps <= warmup_steps:
-            raise CdliteError(
-                f"decay {decay!r} needs total_steps > warmup_steps, got total_steps={total_steps},"
-                f" warmup_steps={warmup_steps}; pass the run's number of steps")
+    if decay != "constant" and (total_steps is None or total_steps <= warmup_steps):
+        raise CdliteError(
+            f"decay {decay!r} needs total_steps > warmup_steps, got total_steps={total_steps},"
+            f" warmup_steps={warmup_steps}; pass the run's number of steps")
     if step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
     if decay == "constant":
         return base_lr
     # max(1, ...): a run whose only post-warm-up step is the last one goes straight to q = 1
     q = min(1.0, (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps))
-    if decay == "cosine":
-        frac = 0.5 * (1.0 + math.cos(math.pi * q))
-    else:
-        frac = 1.0 - q
+    frac = 0.5 * (1.0 + math.cos(math.pi * q)) if decay == "cosine" else 1.0 - q
     return base_lr * (final_frac + (1.0 - final_frac) * frac)
