@@ -1,4 +1,4 @@
-"""`cdlite exercise`: thin click wrappers over cdlite.course (list, start, check).
+"""`cdlite exercise`: thin click wrappers over cdlite.course (list, start, check, hint).
 
 Every user mistake (a CdliteError) is a one-line `Error: ...` and exit status 2; `check` exits
 with 0 when every check passes and 1 when any fails, like a test runner.
@@ -23,6 +23,7 @@ def exercise():
       cdlite exercise list                       the exercises and their lessons
       cdlite exercise start silu exercises       write exercises/silu.py to fill in
       cdlite exercise check exercises/silu.py    grade it: pass or fail, with a hint
+      cdlite exercise hint silu                  the first step of the derivation (then 2, 3)
     """
 
 
@@ -61,8 +62,10 @@ def start(name, directory, force):
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Seconds each check may take before it is stopped [default: 5].")
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="Seed of the randomized checks, to replay a report [default: a new one].")
 @friendly_errors
-def check(file, timeout):
+def check(file, timeout, seed):
     """Grade FILE against cdlite's own implementation and exact answers.
 
     The functions run in a separate Python process with a time limit per check (this is your
@@ -74,9 +77,25 @@ def check(file, timeout):
       cdlite exercise check exercises/silu.py
     """
     from cdlite.course import DEFAULT_TIMEOUT, check_file, format_report
-    report = check_file(file, timeout=timeout or DEFAULT_TIMEOUT)
+    report = check_file(file, timeout=timeout or DEFAULT_TIMEOUT, seed=seed)
     click.echo(format_report(report))
     sys.exit(0 if report.passed else 1)
+
+
+@exercise.command()
+@click.argument("name")
+@click.argument("k", type=click.IntRange(1), default=1, required=False)
+@friendly_errors
+def hint(name, k):
+    """Print hints 1 to K of exercise NAME: the derivation's steps, one more each time.
+
+    \b
+    Example:
+      cdlite exercise hint edm_precond       the first step
+      cdlite exercise hint edm_precond 3     the first three
+    """
+    from cdlite.course import get_exercise, hints_text
+    click.echo(hints_text(get_exercise(name), k))
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ class Exercise:
     code: str                # imports, given helpers, the stubs
     reference: str           # where cdlite implements the same thing
     checks: tuple            # Check, in the order they run
+    hints: tuple = ()        # the derivation's steps, unlocked one by one (`exercise hint NAME`)
 
     def template(self, path: str) -> str:
         """The exercise file; `path` is where it is written (shown in the check command)."""
