@@ -93,3 +93,33 @@ def test_lesson_1_runs_as_a_notebook(tmp_path, monkeypatch):
     text = "".join(o.get("text", "") for o in outputs)
     assert "quick mode" in text
     assert len(images) == len(list((tmp_path / "out").glob("*.png"))) == 2  # each shown once
+
+
+@pytest.mark.parametrize("layout", ["constrained"])
+def test_suptitle_clears_the_panel_titles(layout, tmp_path, monkeypatch):
+    """Lesson 6's samples figure: square panels under a suptitle. With tight_layout the suptitle
+    overprinted two panel titles; the lessons make such figures with layout="constrained" and
+    Lesson.show keeps it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cdlite.course.lesson import Lesson
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.3), sharex=True, sharey=True, layout=layout)
+    for k, ax in enumerate(axes):
+        ax.set(title=f"student, {k + 1} steps (NFE {k + 1})\nf_mem 0.95, log-lik -5.65",
+               xlim=(-4, 4), ylim=(-4, 4), aspect="equal")
+    title = fig.suptitle("Red: memorized samples (d1/d2 < 1/3); circles: training points; chance "
+                         "f_mem 0.17")
+    monkeypatch.setattr(plt, "close", lambda fig: None)  # keep its canvas to measure
+    Lesson("t", True, tmp_path).show(fig, "samples")  # lays the figure out and saves it
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    top = title.get_window_extent(renderer)
+    for ax in axes:
+        assert ax.title.get_window_extent(renderer).y1 <= top.y0 + 3, "suptitle overprints"
+
+
+def test_lesson_8_points_to_the_readme_definition():
+    text = (LESSON_DIR / "08_random_features.py").read_text()
+    assert "README" in text and "50%" in text and "10%" in text

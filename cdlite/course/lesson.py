@@ -39,7 +39,8 @@ class Lesson:
         """Save fig as OUT/NAME_TITLE.png and close it; in a notebook, show that file."""
         import matplotlib.pyplot as plt
         path = self.out / f"{self.name}_{title}.png"
-        fig.tight_layout()
+        if fig.get_layout_engine() is None:  # a figure made with layout="constrained" keeps it
+            fig.tight_layout()
         fig.savefig(path, dpi=90, bbox_inches="tight")
         if in_notebook():  # show the saved file itself, whatever matplotlib backend is active
             from IPython.display import Image, display

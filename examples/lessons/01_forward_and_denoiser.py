@@ -42,7 +42,7 @@ lesson = setup("01_forward_and_denoiser")
 # ## The data and the forward process
 #
 # Eight Gaussians on a circle of radius 2, each of standard deviation 0.3 (d = 2). For this
-# mixture E[x | y] is known in closed form (DESIGN.md section 3): no network is needed to see
+# mixture E[x | y] is known in closed form (docs/design.md §3): no network is needed to see
 # what the best denoiser does. Noise is added in EDM's "variance exploding" convention,
 # y = x + sigma n with n ~ N(0, I): sigma is the noise's standard deviation, and it can grow far
 # beyond the data's own scale sigma_data.
@@ -58,7 +58,8 @@ print(f"{mixture}; sigma_data = {sigma_data:.3f}; {m} points")
 sigmas_shown = [0.05, 0.3, 1.0, 3.0]
 print("mean |E[x | y]|: about 2 (the radius) while the components are told apart, towards 0 (the "
       "data mean) when they are not")
-fig, axes = plt.subplots(2, 4, figsize=(12.8, 6.4), sharex=True, sharey=True)
+fig, axes = plt.subplots(2, 4, figsize=(12.8, 6.4), sharex=True, sharey=True,
+                         layout="constrained")
 for col, sigma in enumerate(sigmas_shown):
     y = x + sigma * rng.standard_normal(x.shape)  # the forward process
     D = mixture.denoise(y, sigma)  # E[x | y]: the best denoiser in squared error

@@ -47,7 +47,7 @@ lesson = setup("03_teacher_memorizes")
 # n = 16 points from the 8-Gaussian mixture of lesson 1. The network F is an MLP (3 hidden layers
 # of 128, SiLU) on [c_in y, 32 random Fourier features of c_in y, an embedding of c_noise]. The
 # Fourier features matter: a plain MLP is too smooth to put a sharp peak on each of 16 isolated
-# points (its spectral bias), and would plateau near f_mem 0.7 (DESIGN.md section 8).
+# points (its spectral bias), and would plateau near f_mem 0.7 (docs/design.md §8).
 #
 # The training loss (cdlite/diffusion/loss.py) draws ln(sigma) ~ N(-1.2, 1.2^2) and noise n per
 # example and averages lambda(sigma) |D(x + sigma n, sigma) - x|^2, lambda = 1 / c_out^2.
@@ -80,7 +80,8 @@ def on_eval(step, params):
     r = memorization_fraction(x, ds.train)
     g = generalization_gap(D, ds.train, held_out, gap_sigmas, make_rng(3))
     return {"f_mem": r["mem_frac"], "coverage": r["coverage"],
-            "gap": [-v for v in g["gap"]]}  # test minus train: > 0 when training points fit better
+            "gap": [-v for v in g["gap"]],  # test minus train: > 0 when training points fit better
+            "rel_gap": [-v / t for v, t in zip(g["gap"], g["test_loss"])]}  # gap / test error
 
 
 result = train_teacher(teacher, net.init(make_rng(0)), ds.train,
@@ -94,10 +95,14 @@ for h in result.history:
     window = result.losses[max(0, h["step"] - every):h["step"]] or [np.nan]
     print(f"{h['step']:5d} {np.mean(window):7.4f} {h['f_mem']:6.3f} {h['coverage']:9.3f} "
           + " ".join(f"{v:8.4f}" for v in h["gap"]))
+last = result.history[-1]
+print("relative gap at the end, (test - train) / test: "
+      + ", ".join(f"sigma {s}: {v:.2f}" for s, v in zip(gap_sigmas, last["rel_gap"])))
 
 # %%
 shown = sorted({s for s in (0, 100, 300, 1000, steps) if s in snapshots})
-fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.6), sharex=True, sharey=True)
+fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.6), sharex=True, sharey=True,
+                         layout="constrained")
 for ax, step in zip(axes, shown):
     h = next(h for h in result.history if h["step"] == step)
     ax.scatter(*ds.train.T, s=60, facecolors="none", edgecolors="k")
@@ -134,7 +139,10 @@ lesson.show(fig, "curves")
 # 1. In `curves` (left), at which step does f_mem first pass 0.5, and where does it end compared
 #    with the chance level? What does coverage near 1 rule out?
 # 2. Compare the three panels of `curves`: does the generalization gap open before, with, or
-#    after f_mem rises? At which sigma is it larger, and why would small sigma show it more?
+#    after f_mem rises? In absolute terms the gap is larger at sigma = 0.5 than at 0.1 (right
+#    panel); the relative gap printed under the table, (test - train) / test, says the opposite.
+#    Why is the absolute error larger at the larger sigma for both sets, and why does the small
+#    sigma show the memorization more, relative to its error?
 # 3. The training loss flattens early while f_mem keeps rising. Why can the loss not tell you
 #    that the model is memorizing? (Hint: what is the loss of a perfect memorizer? Lesson 4.)
 # 4. In `samples`, what do the untrained model's samples (step 0) look like, and why? (Its

@@ -95,7 +95,7 @@ lesson.show(fig, "weights")
 # %%
 grid = karras_sigmas(18, 0.002, 20.0)
 chance = chance_level(ds.sample_true(m, make_rng(1)), ds.train)["mem_frac"]
-fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True, layout="constrained")
 for ax, (name, D) in zip(axes, {"empirical optimum D*": D_star,
                                 "exact mixture denoiser": D_mix}.items()):
     x, nfe = generate(D, m, ds.d, grid, make_rng(2))
@@ -166,5 +166,5 @@ lesson.show(fig, "errors_and_n")
 #    (printed)? How does the mixture denoiser's f_mem compare with the chance level?
 # 3. In `errors_and_n` (left), which denoiser has the smaller error on the training points and
 #    which on held-out points? At which sigma is the held-out difference largest?
-# 4. Right panel: does D* memorize less as n grows? A trained network does (DESIGN.md section 8:
+# 4. Right panel: does D* memorize less as n grows? A trained network does (docs/design.md §8:
 #    n = 128 takes >50k steps): what does the network lack that D* has?

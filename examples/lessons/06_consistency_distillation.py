@@ -157,7 +157,9 @@ samples = {
 print(f"chance level f_mem {chance:.3f}; log-likelihood of fresh samples "
       f"{mean_loglik(ds.sample_true(m, make_rng(5)), ds.mixture):.2f}")
 print(f"{'':>22} {'NFE':>4} {'f_mem':>6} {'coverage':>9} {'log-lik':>8}")
-fig, axes = plt.subplots(1, 4, figsize=(16, 4.3), sharex=True, sharey=True)
+# layout="constrained" leaves room for the suptitle above the square panels (tight_layout does not)
+fig, axes = plt.subplots(1, 4, figsize=(16, 4.3), sharex=True, sharey=True,
+                         layout="constrained")
 for ax, (name, (xs, nfe)) in zip(axes, samples.items()):
     r = memorization_fraction(xs, ds.train)
     ll = mean_loglik(xs, ds.mixture)
