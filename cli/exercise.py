@@ -83,6 +83,31 @@ def check(file, timeout, seed):
 
 
 @exercise.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--quick", is_flag=True, help="A few seconds on tiny budgets: the pipeline runs, "
+              "the outcomes are not expected to pass.")
+@friendly_errors
+def capstone(directory, quick):
+    """Train a teacher, distill it and measure both, with your own exercises in DIRECTORY.
+
+    DIRECTORY holds edm_loss.py, heun_step.py, cd_loss.py and f_mem.py, each passing its checks.
+    Graded on outcomes: the teacher memorizes (f_mem >= 0.8) and the distilled student lies
+    below the teacher's memorization-quality curve at matched log-likelihood (about a minute).
+    Exit status 0: every outcome passes; 1: some do not.
+
+    \b
+    Example:
+      cdlite exercise capstone exercises
+    """
+    from cdlite.course.capstone import run_capstone
+    click.echo(f"capstone: checking your exercises in {directory}, then training "
+               f"(about a minute)")
+    report = run_capstone(directory, quick=quick, log=lambda line: click.echo(line))
+    click.echo("\n".join(report.text().splitlines()[1 + len(report.lines):]))
+    sys.exit(0 if report.passed else 1)
+
+
+@exercise.command()
 @click.argument("name")
 @click.argument("k", type=click.IntRange(1), default=1, required=False)
 @friendly_errors

@@ -604,3 +604,39 @@ def test_start_never_writes_through_a_symlink(tmp_path):
     with pytest.raises(CdliteError, match="is a symbolic link"):
         start_exercise("heun_step", folder)
     assert not (tmp_path / "nowhere.py").exists()
+
+
+# ---- the capstone ---------------------------------------------------------------------------
+
+def _capstone_folder(tmp_path, **bodies):
+    for name in ("edm_loss", "heun_step", "cd_loss", "f_mem"):
+        fill(name, {**SOLUTIONS[name], **bodies.get(name, {})}, tmp_path / f"{name}.py")
+    return tmp_path
+
+
+def test_capstone_quick_runs_the_pipeline_on_the_students_code(tmp_path):
+    """--quick: every stage runs with the student's four functions (the outcomes need the full
+    budgets: `cdlite exercise capstone` measured 57 s with all three passing)."""
+    from cdlite.course.capstone import run_capstone
+    report = run_capstone(_capstone_folder(tmp_path), quick=True, log=lambda line: None)
+    assert not report.fatal, report.text()
+    assert [t for t, _, _ in report.outcomes] == [
+        "the teacher memorizes: f_mem >= 0.8",
+        "the student lies below the teacher's curve at matched log-likelihood",
+        "your f_mem agrees with cdlite's on every sample set"]
+    assert report.outcomes[2][1], report.text()  # the student's f_mem is cdlite's
+    assert "teacher: 150 steps with your edm_loss" in report.text()
+
+
+def test_capstone_bad_folders_are_one_line(tmp_path):
+    from cdlite.course.capstone import run_capstone
+    out = CliRunner().invoke(exercise_cli, ["capstone", str(tmp_path / "nowhere")])
+    assert out.exit_code == 2 and "is not a folder" in out.output, out.output
+    (tmp_path / "edm_loss.py").write_text("x = 1\n")
+    out = CliRunner().invoke(exercise_cli, ["capstone", str(tmp_path)])
+    assert out.exit_code == 2 and "has no heun_step.py, cd_loss.py, f_mem.py" in out.output
+    (tmp_path / "c").mkdir()
+    folder = _capstone_folder(tmp_path / "c", heun_step={"heun_step": "return x"})
+    report = run_capstone(folder, log=lambda line: None)
+    assert report.fatal.startswith("heun_step.py: 0 of 5 checks pass"), report.fatal
+    assert "cdlite exercise check" in report.fatal and "\n" not in report.fatal

@@ -59,5 +59,5 @@ class Exercise:
                 f"functions on shapes and\nvalues you have not seen, and compares them with "
                 f"exact answers and with cdlite's own\nimplementation: {self.reference}. "
                 f"Each check prints pass or fail with a one-line hint.\n"
-                f"Lesson: examples/lessons/{lesson_file}\n"
+                f"Lesson: {lesson_file} (`cdlite lesson copy DIR` copies the lessons into DIR)\n"
                 f'"""\n{self.code.strip()}\n')

@@ -323,5 +323,5 @@ def format_report(report: Report) -> str:
     if report.output.strip():
         shown = report.output.strip().splitlines()[-20:]
         lines.append("your code printed (last lines):")
-        lines += [f"  | {line}" for line in shown]
+        lines += [f"  | {one_line(line, 200)}" for line in shown]  # a megabyte line: its start
     return "\n".join(lines)

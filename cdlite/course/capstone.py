@@ -1,0 +1,246 @@
+"""The capstone: the student's own exercises train a teacher, distill it and measure both.
+
+    cdlite exercise capstone DIR     (DIR holds edm_loss.py, heun_step.py, cd_loss.py, f_mem.py)
+
+The pipeline is cdlite's, with the four ideas the course had the student write put in place of
+cdlite's own, on the toy of lessons 3 and 6 (16 points of the 8-Gaussian mixture):
+
+1. teacher: Adam on the student's `edm_loss_and_grad` (the loop of cdlite.diffusion.train_teacher,
+   with the student's loss and dL/dF where cdlite's denoising_loss would be), evaluated along its
+   training with the student's `heun_step` as the sampler and the student's `is_memorized`;
+2. student: consistency distillation with the student's `cd_loss_and_grad` in cdlite's own
+   distillation loop (cdlite.distill.train, the random draws of cd_loss), sampled in one step;
+3. outcomes, measured with cdlite's metrics (the student's f_mem is shown beside them, and must
+   agree): the teacher memorizes (f_mem >= 0.8), and the distilled student lies below the
+   teacher's memorization-quality curve at matched log-likelihood (cdlite.experiments.curves:
+   the teacher's f_mem when its samples were as likely under the true density as the student's).
+
+Grading is on outcomes only: how the student wrote the four functions does not matter as long as
+the pipeline they drive does what it should. Each file is first checked as in `cdlite exercise
+check` (in a child process with a time limit), so a file that loops or fails says so in one line.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..backend import make_rng, randint, randn
+from ..errors import CdliteError
+from .grading import Fail, one_line
+
+FILES = {"edm_loss": "edm_loss_and_grad", "heun_step": "heun_step", "cd_loss": "cd_loss_and_grad",
+         "f_mem": "is_memorized"}
+F_MEM_GOAL = 0.8        # the teacher must memorize at least this much
+TEACHER_STEPS = 2000    # Adam steps of the teacher (lesson 3: f_mem 0.89 at 1,000 steps)
+CD_STEPS = 800          # distillation steps (lesson 6 uses 2,000)
+EVAL_STEPS = (0, 100, 200, 300, 500, 750, 1000, 1500, 2000)  # the teacher's curve
+M = 1000                # samples per evaluation
+SIGMA_MIN, SIGMA_MAX, N_GRID = 0.002, 20.0, 18
+
+
+@dataclass
+class CapstoneReport:
+    folder: str
+    lines: list = field(default_factory=list)   # what happened, in order
+    outcomes: list = field(default_factory=list)  # (title, ok, detail)
+    fatal: str = ""
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.fatal and bool(self.outcomes) and all(ok for _, ok, _ in self.outcomes)
+
+    def text(self) -> str:
+        out = [f"capstone: {self.folder}"] + [f"  {line}" for line in self.lines]
+        if self.fatal:
+            out += ["  FAIL  the pipeline did not run", f"        {self.fatal}"]
+        for title, ok, detail in self.outcomes:
+            out += [f"  {'pass' if ok else 'FAIL'}  {title}", f"        {detail}"]
+        n = sum(ok for _, ok, _ in self.outcomes)
+        out.append(f"all {n} outcomes pass ({self.seconds:.0f} s)." if self.passed else
+                   f"{n} of {len(self.outcomes)} outcomes pass ({self.seconds:.0f} s).")
+        return "\n".join(out)
+
+
+def _files(folder: Path) -> dict:
+    if not folder.is_dir():
+        raise CdliteError(f"{folder} is not a folder; give the folder of your exercise files "
+                          f"(cdlite exercise start NAME {folder} writes them there)")
+    missing = [f"{name}.py" for name in FILES if not (folder / f"{name}.py").is_file()]
+    if missing:
+        raise CdliteError(f"{folder} has no {', '.join(missing)}; the capstone uses your "
+                          f"edm_loss, heun_step, cd_loss and f_mem exercises: start each with "
+                          f"`cdlite exercise start NAME {folder}` and make it pass")
+    return {name: folder / f"{name}.py" for name in FILES}
+
+
+def check_exercises(paths: dict, timeout: float) -> str:
+    """'' when every file passes its checks, else one line naming the first that does not."""
+    from .runner import check_file
+    for path in paths.values():
+        report = check_file(path, timeout=timeout)
+        if not report.passed:
+            why = report.fatal or next((r.hint for r in report.results if r.ok is False), "")
+            return (f"{path.name}: {report.n_passed} of {len(report.exercise.checks)} checks "
+                    f"pass ({one_line(why, 160)}); make it pass first: cdlite exercise check "
+                    f"{path}")
+    return ""
+
+
+class _Call:
+    """One of the student's functions: an error inside it becomes a Fail naming the function."""
+
+    def __init__(self, student, name):
+        self.student, self.name = student, name
+
+    def __call__(self, *args):
+        return self.student(self.name, *args)
+
+
+def _modules(paths: dict) -> dict:
+    from .grading import Student
+    from .runner import load_student
+    return {name: _Call(Student(load_student(p, name), str(p.resolve())), FILES[name])
+            for name, p in paths.items()}
+
+
+def _sampler(heun):
+    """The sampler protocol of cdlite.diffusion.generate, stepping with the student's heun_step."""
+    def run(denoiser, x, sigmas, rng=None):
+        nfe = 0
+        for s, s_next in zip(sigmas[:-1], sigmas[1:]):
+            x = np.asarray(heun(denoiser, x, float(s), float(s_next)), dtype=x.dtype)
+            nfe += 2 if s_next > 0 else 1
+        return x, nfe
+    return run
+
+
+def _measure(x, ds, is_memorized) -> dict:
+    """cdlite's f_mem (with its interval) and log-likelihood of samples x; the student's f_mem."""
+    from ..metrics import mean_loglik, memorization_fraction
+    r = memorization_fraction(x, ds.train, rng=make_rng(11))
+    mine = float(np.mean(np.asarray(is_memorized(x.astype(np.float64), ds.train, 1 / 3),
+                                    dtype=bool)))
+    return {"mem_frac": r["mem_frac"], "f_mem": r["mem_frac"], "mem_frac_ci": r["mem_frac_ci"],
+            "yours": mine, "quality": {"loglik": mean_loglik(x, ds.mixture)}}
+
+
+def run_capstone(folder, timeout: float = 10.0, quick: bool = False, log=print) -> CapstoneReport:
+    """Check the four exercise files in `folder`, then train, distill and measure with them."""
+    from ..data import make_dataset
+    from ..diffusion import EDMDenoiser, generate, karras_sigmas
+    from ..diffusion.grids import sample_training_sigmas
+    from ..diffusion.precond import edm_input_coeffs
+    from ..distill import ConsistencyFunction, DistillConfig, sample_consistency
+    from ..distill.losses import _draw_pair
+    from ..distill.train import _consistency_loop
+    from ..experiments.curves import _below, teacher_at_quality
+    from ..nn.loop import check_loss
+    from ..nn.networks import build_network
+    from ..nn.optim import Adam, clip_grad_norm, copy_params, lr_schedule
+
+    folder = Path(folder)
+    report = CapstoneReport(str(folder))
+    start = time.perf_counter()
+
+    def say(line):
+        report.lines.append(line)
+        log(f"  {line}")
+
+    paths = _files(folder)
+    problem = check_exercises(paths, timeout)
+    if problem:
+        report.fatal = problem
+        return report
+    say("your edm_loss, heun_step, cd_loss and f_mem pass their checks")
+    fn = _modules(paths)
+    teacher_steps = 150 if quick else TEACHER_STEPS
+    evals = [s for s in EVAL_STEPS if s <= teacher_steps] if not quick else [0, 75, 150]
+    cd_steps, m = (40, 200) if quick else (CD_STEPS, M)
+
+    ds = make_dataset("gaussians", n_train=16, seed=0)
+    sd = ds.sigma_data
+    net = build_network("mlp", d=2, hidden=128, depth=3, input_fourier=32, input_fourier_scale=2.0)
+    denoiser = EDMDenoiser(net, sd)
+    sigmas = karras_sigmas(N_GRID, SIGMA_MIN, SIGMA_MAX)  # 18 steps, 35 evaluations
+    sampler = _sampler(fn["heun_step"])
+
+    def teacher_point(step, params):
+        x, _ = generate(denoiser.bind(params), m, 2, sigmas, make_rng(2), sampler=sampler)
+        return {"step": step, **_measure(x, ds, fn["f_mem"])}
+
+    try:
+        # 1. the teacher: train_teacher's loop, the student's loss in place of denoising_loss
+        rng, params = make_rng(0), net.init(make_rng(0))
+        opt, curve = Adam(2e-3), [teacher_point(0, params)]
+        for step in range(1, teacher_steps + 1):
+            x = ds.train[randint(rng, 0, ds.n, 256)]  # (B, d)
+            sigma = sample_training_sigmas(rng, x.shape[0], dtype=x.dtype)  # (B,)
+            noise = randn(rng, x.shape, np, x.dtype)
+            c_in, c_noise = edm_input_coeffs(sigma[:, None], sd)
+            F, cache = net.forward(params, c_in * (x + sigma[:, None] * noise), c_noise[:, 0])
+            loss, dF = fn["edm_loss"](F, x, noise, sigma, sd)
+            check_loss(float(loss), step, 2e-3, "teacher training with your edm_loss")
+            _, grads = net.backward(params, np.asarray(dF, F.dtype), cache, need_dx=False)
+            clip_grad_norm(grads, 1.0)
+            opt.step(params, grads, lr=lr_schedule(step - 1, 2e-3, 100, teacher_steps,
+                                                   "constant"))
+            if step in evals:
+                curve.append(teacher_point(step, params))
+        t = curve[-1]
+        say(f"teacher: {teacher_steps} steps with your edm_loss; sampled with your heun_step: "
+            f"f_mem {t['f_mem']:.3f} (yours {t['yours']:.3f}), log-likelihood "
+            f"{t['quality']['loglik']:.2f}")
+
+        # 2. the student: cdlite's distillation loop, your cd_loss in place of cd_loss
+        teacher = denoiser.bind(params)
+        student = ConsistencyFunction(net, sd, SIGMA_MIN)
+        s_params = copy_params(params)
+
+        def loss_fn(student, p, target, teacher, x, grid, rng, *_):
+            t_n, t_next, z = _draw_pair(x, grid, rng)  # cd_loss's own draws
+            loss, grads = fn["cd_loss"](student, p, target, teacher, x, t_n, t_next, z)
+            return float(loss), {k: np.asarray(v, p[k].dtype) for k, v in grads.items()}
+
+        cfg = DistillConfig(steps=cd_steps, lr=2e-4, N=N_GRID, mu=0.95, eval_every=cd_steps)
+        result = _consistency_loop(loss_fn, student, s_params, teacher, ds.train, cfg,
+                                   make_rng(4), SIGMA_MIN, SIGMA_MAX, 7.0, None, False,
+                                   "distill with your cd_loss")
+        x, _ = generate(student.bind(result.params), m, 2, [SIGMA_MAX], make_rng(3),
+                        sampler=sample_consistency)
+        s = _measure(x, ds, fn["f_mem"])
+        say(f"student: {cd_steps} CD steps with your cd_loss, one-step samples: f_mem "
+            f"{s['f_mem']:.3f} (yours {s['yours']:.3f}), log-likelihood "
+            f"{s['quality']['loglik']:.2f}")
+    except Fail as f:
+        report.fatal = f"{f}; the exercise passed its checks, so look at what the pipeline gave it"
+    except CdliteError as e:
+        report.fatal = str(e)
+    if report.fatal:
+        report.seconds = time.perf_counter() - start
+        return report
+
+    # 3. outcomes, with cdlite's metrics
+    t = curve[-1]
+    report.outcomes.append((
+        f"the teacher memorizes: f_mem >= {F_MEM_GOAL}", t["f_mem"] >= F_MEM_GOAL,
+        f"f_mem {t['f_mem']:.3f} [{t['mem_frac_ci'][0]:.3f}, {t['mem_frac_ci'][1]:.3f}] after "
+        f"{teacher_steps} steps (curve: " + ", ".join(f"{p['step']}: {p['f_mem']:.2f}"
+                                                       for p in curve) + ")"))
+    match = teacher_at_quality(curve, s["quality"]["loglik"], "loglik")
+    below = _below(s, match)
+    detail = (f"student f_mem {s['f_mem']:.3f} [{s['mem_frac_ci'][0]:.3f}, "
+              f"{s['mem_frac_ci'][1]:.3f}] at log-likelihood {s['quality']['loglik']:.2f}; the "
+              f"teacher at that log-likelihood ({match.get('where')}, step "
+              f"{match.get('step', float('nan')):.0f}): f_mem "
+              f"{match.get('mem_frac', float('nan')):.3f}")
+    report.outcomes.append(("the student lies below the teacher's curve at matched "
+                            "log-likelihood", below is True, detail))
+    agree = max(abs(p["yours"] - p["f_mem"]) for p in curve + [s])
+    report.outcomes.append(("your f_mem agrees with cdlite's on every sample set",
+                            agree <= 0.02, f"largest difference {agree:.3f}"))
+    report.seconds = time.perf_counter() - start
+    return report
