@@ -123,3 +123,52 @@ def test_suptitle_clears_the_panel_titles(layout, tmp_path, monkeypatch):
 def test_lesson_8_points_to_the_readme_definition():
     text = (LESSON_DIR / "08_random_features.py").read_text()
     assert "README" in text and "50%" in text and "10%" in text
+
+
+def test_cli_lesson_list_and_copy(tmp_path):
+    from click.testing import CliRunner
+
+    from cdlite_cli.lesson import lesson
+    runner = CliRunner()
+    out = runner.invoke(lesson, ["list"])
+    assert out.exit_code == 0, out.output
+    for k, (name, title) in LESSONS.items():
+        assert re.search(rf"^{k}\s+{re.escape(name)}\s+{re.escape(title)}", out.output, re.M)
+    assert "(exercises: silu, linear, layernorm)" in out.output
+
+    dest = tmp_path / "L"
+    out = runner.invoke(lesson, ["copy", str(dest)])
+    assert out.exit_code == 0, out.output
+    assert sorted(p.name for p in dest.iterdir()) == sorted(FILES + ["README.md"])
+    for name in FILES:
+        assert (dest / name).read_text() == (LESSON_DIR / name).read_text()
+
+    (dest / FILES[0]).write_text("# my edits\n")
+    (dest / "notes.txt").write_text("mine\n")
+    out = runner.invoke(lesson, ["copy", str(dest)])  # not empty: refused, nothing touched
+    assert out.exit_code == 2 and "is not empty" in out.output and "--force" in out.output
+    assert (dest / FILES[0]).read_text() == "# my edits\n"
+
+    outside = tmp_path / "outside.py"
+    outside.write_text("precious\n")
+    (dest / FILES[1]).unlink()
+    (dest / FILES[1]).symlink_to(outside)
+    out = runner.invoke(lesson, ["copy", str(dest), "--force"])
+    assert out.exit_code == 0, out.output
+    assert (dest / FILES[0]).read_text() == (LESSON_DIR / FILES[0]).read_text()
+    assert (dest / "notes.txt").read_text() == "mine\n"  # other files are left alone
+    assert outside.read_text() == "precious\n" and not (dest / FILES[1]).is_symlink()
+
+    (tmp_path / "afile").write_text("x")
+    out = runner.invoke(lesson, ["copy", str(tmp_path / "afile")])
+    assert out.exit_code == 2 and "is a file, not a folder" in out.output
+
+
+def test_the_wheel_ships_the_lessons():
+    """setup.cfg maps examples/lessons to the package cdlite.course.lessons, with its README."""
+    import configparser
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert "cdlite.course.lessons = examples/lessons" in cfg["options"]["package_dir"]
+    assert "cdlite.course.lessons" in cfg["options"]["packages"].split()
+    assert "*.md" in cfg["options.package_data"]["cdlite.course.lessons"]
