@@ -92,6 +92,9 @@ def test_lesson_1_runs_as_a_notebook(tmp_path, monkeypatch):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     text = "".join(o.get("text", "") for o in outputs)
     assert "quick mode" in text
+    # the lesson's exercise, appended as a cell to fill in and checked there
+    assert "exercise edm_precond (lesson 1" in text and "0 of 7 checks pass." in text
+    assert "is not written yet" in text
     assert len(images) == len(list((tmp_path / "out").glob("*.png"))) == 2  # each shown once
 
 
