@@ -31,7 +31,8 @@ def exercise_cells(lesson_no: int) -> list[tuple[str, str]]:
             continue
         statement = "\n".join(("    " + line) if line.strip() else "" for line in
                               e.math.strip().splitlines())
-        cells.append((f"## Exercise `{e.name}`: {e.title}\n\n{statement}\n\n"
+        cells.append((f"## Exercise: {e.title}\n\nExercise `{e.name}` (also as a file: `cdlite "
+                      f"exercise start {e.name} DIR`).\n\n{statement}\n\n"
                       f"Fill in the functions below (replace `raise NotImplementedError(...)`) "
                       f"and run the cell: `check` grades them here, as `cdlite exercise check` "
                       f"does. `check(..., hint=1)` shows the first step of the derivation.",
