@@ -5,6 +5,8 @@ template, passes; realistic mistakes fail with the hint that names them. These r
 process (grade_file) to stay fast; the child-process runner (time limit, a file that raises,
 hangs, returns the wrong shape or does not parse) and the click commands are tested separately.
 """
+import ast
+import pathlib
 import re
 import textwrap
 
@@ -16,101 +18,23 @@ from cdlite.course.registry import exercise_of_file, start_exercise
 from cdlite.errors import CdliteError
 from cdlite_cli.exercise import exercise as exercise_cli
 
+ANSWERS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "answers.md"
+
+
+def _solutions_from_the_answer_key() -> dict:
+    """{exercise: {function: body}}: the reference solutions of docs/answers.md (the instructor's
+    answer key), each a code block titled NAME.py; the tests grade them, so the key stays right."""
+    out = {}
+    for name, code in re.findall(r'```python title="(\w+)\.py"\n(.*?)```',
+                                 ANSWERS.read_text(), flags=re.S):
+        lines = code.splitlines()
+        out[name] = {f.name: textwrap.dedent("\n".join(lines[f.body[0].lineno - 1:f.end_lineno]))
+                     for f in ast.parse(code).body if isinstance(f, ast.FunctionDef)}
+    return out
+
+
 # cdlite's own implementation of each function, pasted into the template's body.
-SOLUTIONS = {
-    "silu": {
-        "silu_forward": """
-            s = 1.0 / (1.0 + np.exp(-x))  # cdlite/nn/layers.py, SiLU.forward
-            return x * s
-        """,
-        "silu_backward": """
-            s = 1.0 / (1.0 + np.exp(-x))
-            return dy * s * (1.0 + x * (1.0 - s))  # SiLU.backward
-        """,
-    },
-    "linear": {
-        "linear_backward": """
-            dW = x.T @ dy  # (I, O), Linear.backward
-            db = dy.sum(axis=0)  # (O,)
-            dx = dy @ W.T  # (B, I)
-            return dx, dW, db
-        """,
-    },
-    "layernorm": {
-        "layernorm_backward": """
-            mu = x.mean(axis=-1, keepdims=True)  # LayerNorm.forward's cache
-            xc = x - mu
-            rstd = 1.0 / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)
-            xhat = xc * rstd
-            dgamma, dbeta = (dy * xhat).sum(axis=0), dy.sum(axis=0)  # LayerNorm.backward
-            dxhat = dy * gamma
-            dx = rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True)
-                         - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True))
-            return dx, dgamma, dbeta
-        """,
-    },
-    "edm_precond": {
-        "edm_coeffs": """
-            s2 = sigma * sigma + sigma_data ** 2  # cdlite/diffusion/precond.py, edm_coeffs
-            c_skip = sigma_data ** 2 / s2
-            c_out = sigma * sigma_data / np.sqrt(s2)
-            c_in = 1.0 / np.sqrt(s2)
-            c_noise = np.log(sigma) / 4.0
-            return c_skip, c_out, c_in, c_noise
-        """,
-    },
-    "edm_loss": {
-        "edm_loss_and_grad": """
-            s = sigma[:, None]  # (B, 1), as sigma_column
-            s2 = s * s + sigma_data ** 2
-            c_skip, c_out = sigma_data ** 2 / s2, s * sigma_data / np.sqrt(s2)
-            D = c_skip * (x + s * noise) + c_out * F  # EDMDenoiser.forward
-            lam = s2 / (s * sigma_data) ** 2  # denoising_loss
-            err = D - x
-            loss = float((lam * err * err).mean())
-            dD = (2.0 / err.size) * lam * err
-            return loss, dD * c_out  # EDMDenoiser.backward
-        """,
-    },
-    "empirical_denoiser": {
-        "empirical_denoiser": """
-            d2 = ((y[:, None, :] - train[None, :, :]) ** 2).sum(axis=-1)  # (B, n)
-            logits = -d2 / (2.0 * sigma ** 2)
-            w = np.exp(logits - logits.max(axis=1, keepdims=True))
-            return (w / w.sum(axis=1, keepdims=True)) @ train
-        """,
-    },
-    "heun_step": {
-        "heun_step": """
-            d = (x - denoiser(x, sigma)) / sigma  # samplers.slope
-            x_next = x + (sigma_next - sigma) * d  # euler_step
-            if sigma_next > 0:  # heun_step
-                d_next = (x_next - denoiser(x_next, sigma_next)) / sigma_next
-                x_next = x + (sigma_next - sigma) * 0.5 * (d + d_next)
-            return x_next
-        """,
-    },
-    "cd_loss": {
-        "cd_loss_and_grad": """
-            from cdlite.diffusion.samplers import heun_step, slope
-            x_next = x + t_next * z  # cd_loss, line 4
-            d, _ = slope(teacher, x_next, t_next)
-            x_hat = heun_step(teacher, x_next, d, t_next, t_n)  # teacher_ode_step, line 5
-            f_target, _ = student.forward(target_params, x_hat, t_n[:, 0])  # _consistency_loss
-            f, cache = student.forward(params, x_next, t_next[:, 0])
-            diff = f - f_target  # distance(..., "l2")
-            loss = float((diff * diff).mean())
-            return loss, student.backward(params, (2.0 / diff.size) * diff, cache)
-        """,
-    },
-    "f_mem": {
-        "is_memorized": """
-            dist = np.sqrt(((samples[:, None, :] - train[None]) ** 2).sum(axis=-1))  # (m, n)
-            d = np.sort(dist, axis=1)
-            return d[:, 0] / d[:, 1] < threshold  # memorization_fraction
-        """,
-    },
-}
+SOLUTIONS = _solutions_from_the_answer_key()
 
 # (exercise, what the student got wrong, {function: body}, the hint that must name it)
 MISTAKES = [
