@@ -540,7 +540,7 @@ def _capstone_folder(tmp_path, **bodies):
 
 def test_capstone_quick_runs_the_pipeline_on_the_students_code(tmp_path):
     """--quick: every stage runs with the student's four functions (the outcomes need the full
-    budgets: `cdlite exercise capstone` measured 57 s with all three passing)."""
+    budgets: `cdlite exercise capstone` took 11 s, all three passing)."""
     from cdlite.course.capstone import run_capstone
     report = run_capstone(_capstone_folder(tmp_path), quick=True, log=lambda line: None)
     assert not report.fatal, report.text()

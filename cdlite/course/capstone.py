@@ -8,8 +8,8 @@ cdlite's own, on the toy of lessons 3 and 6 (16 points of the 8-Gaussian mixture
 1. teacher: Adam on the student's `edm_loss_and_grad` (the loop of cdlite.diffusion.train_teacher,
    with the student's loss and dL/dF where cdlite's denoising_loss would be), evaluated along its
    training with the student's `heun_step` as the sampler and the student's `is_memorized`;
-2. student: consistency distillation with the student's `cd_loss_and_grad` in cdlite's own
-   distillation loop (cdlite.distill.train, the random draws of cd_loss), sampled in one step;
+2. student: consistency distillation with the student's `cd_loss_and_grad` in the loop of
+   cdlite.distill's distill (the random draws of its cd_loss), sampled in one step;
 3. outcomes, measured with cdlite's metrics (the student's f_mem is shown beside them, and must
    agree): the teacher memorizes (f_mem >= 0.8), and the distilled student lies below the
    teacher's memorization-quality curve at matched log-likelihood (cdlite.experiments.curves:
@@ -28,7 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import make_rng, randint, randn
+from ..data import make_dataset
+from ..diffusion import EDMDenoiser, generate, karras_sigmas
+from ..diffusion.grids import consistency_grid, sample_training_sigmas
+from ..diffusion.precond import edm_input_coeffs, sigma_column
+from ..distill import ConsistencyFunction, sample_consistency
 from ..errors import CdliteError
+from ..experiments.curves import frontier
+from ..nn.loop import check_loss
+from ..nn.networks import build_network
+from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_update, lr_schedule
 from .grading import Fail, one_line
 
 FILES = {"edm_loss": "edm_loss_and_grad", "heun_step": "heun_step", "cd_loss": "cd_loss_and_grad",
@@ -128,20 +137,87 @@ def _measure(x, ds, is_memorized) -> dict:
             "yours": mine, "quality": {"loglik": mean_loglik(x, ds.mixture)}}
 
 
+def _train_teacher(fn, ds, net, steps: int, evals, m: int):
+    """The teacher: the loop of cdlite.diffusion.train_teacher (Adam on mini-batches, EDM's sigma
+    distribution, gradient clipping, warm-up), with the student's edm_loss_and_grad where cdlite's
+    denoising_loss would be. Returns (params, curve): the curve has one point per step in evals,
+    sampled with the student's heun_step."""
+    denoiser = EDMDenoiser(net, ds.sigma_data)
+    sigmas = karras_sigmas(N_GRID, SIGMA_MIN, SIGMA_MAX)  # 18 steps, 35 evaluations
+    sampler = _sampler(fn["heun_step"])
+
+    def point(step, params):
+        x, _ = generate(denoiser.bind(params), m, 2, sigmas, make_rng(2), sampler=sampler)
+        return {"step": step, **_measure(x, ds, fn["f_mem"])}
+
+    rng, params, lr = make_rng(0), net.init(make_rng(0)), 2e-3
+    opt, curve = Adam(lr), [point(0, params)]
+    for step in range(1, steps + 1):
+        x = ds.train[randint(rng, 0, ds.n, 256)]  # (B, d)
+        sigma = sample_training_sigmas(rng, x.shape[0], dtype=x.dtype)  # (B,)
+        noise = randn(rng, x.shape, np, x.dtype)  # (B, d)
+        c_in, c_noise = edm_input_coeffs(sigma[:, None], ds.sigma_data)  # (B, 1) each
+        F, cache = net.forward(params, c_in * (x + sigma[:, None] * noise), c_noise[:, 0])
+        loss, dF = fn["edm_loss"](F, x, noise, sigma, ds.sigma_data)  # the student's
+        check_loss(float(loss), step, lr, "teacher training with your edm_loss")
+        _, grads = net.backward(params, np.asarray(dF, F.dtype), cache, need_dx=False)
+        clip_grad_norm(grads, 1.0)
+        opt.step(params, grads, lr=lr_schedule(step - 1, lr, 100, steps, "constant"))
+        if step in evals:
+            curve.append(point(step, params))
+    return params, curve
+
+
+def _distill(fn, ds, net, teacher_params, steps: int, m: int) -> dict:
+    """Consistency distillation, Algorithm 2 of Song et al. (2023): the loop of cdlite.distill's
+    distill and the draws of its cd_loss (x, n ~ U{1..N-1}, z), with the student's
+    cd_loss_and_grad for lines 4-6. Returns the one-step samples' point."""
+    teacher = EDMDenoiser(net, ds.sigma_data).bind(teacher_params)
+    student = ConsistencyFunction(net, ds.sigma_data, SIGMA_MIN)
+    params, target = copy_params(teacher_params), copy_params(teacher_params)  # line 1
+    grid = consistency_grid(N_GRID, SIGMA_MIN, SIGMA_MAX)  # t_1 < ... < t_N
+    rng, lr, mu = make_rng(4), 2e-4, 0.95
+    opt = Adam(lr)
+    for step in range(1, steps + 1):
+        x = ds.train[randint(rng, 0, ds.n, 256)]  # line 3: x ~ data
+        idx = randint(rng, 0, len(grid) - 1, x.shape[0])  # line 3: n ~ U{1..N-1}
+        t_n, t_next = (sigma_column(grid[k], x) for k in (idx, idx + 1))  # (B, 1) each
+        z = randn(rng, x.shape, np, x.dtype)  # line 4: z ~ N(0, I)
+        loss, grads = fn["cd_loss"](student, params, target, teacher, x, t_n, t_next, z)
+        check_loss(float(loss), step, lr, "distillation with your cd_loss")
+        grads = {k: np.asarray(v, params[k].dtype) for k, v in grads.items()}
+        clip_grad_norm(grads, 1.0)
+        opt.step(params, grads)  # line 7
+        ema_update(target, params, mu)  # line 8: theta_minus <- mu theta_minus + (1 - mu) theta
+    x, _ = generate(student.bind(params), m, 2, [SIGMA_MAX], make_rng(3),
+                    sampler=sample_consistency)
+    return _measure(x, ds, fn["f_mem"])
+
+
+def _outcomes(curve: list, s: dict, steps: int) -> list:
+    """(title, ok, detail) of the three outcomes, measured with cdlite's metrics."""
+    t = curve[-1]
+    out = [(f"the teacher memorizes: f_mem >= {F_MEM_GOAL}", t["f_mem"] >= F_MEM_GOAL,
+            f"f_mem {t['f_mem']:.3f} [{t['mem_frac_ci'][0]:.3f}, {t['mem_frac_ci'][1]:.3f}] "
+            f"after {steps} steps (curve: "
+            + ", ".join(f"{p['step']}: {p['f_mem']:.2f}" for p in curve) + ")")]
+    f = frontier({"teacher_curve": curve, "student": s}).get("loglik", {})
+    match = f.get("teacher", {})
+    out.append(("the student lies below the teacher's curve at matched log-likelihood",
+                f.get("below_teacher") is True,
+                f"student f_mem {s['f_mem']:.3f} [{s['mem_frac_ci'][0]:.3f}, "
+                f"{s['mem_frac_ci'][1]:.3f}] at log-likelihood {s['quality']['loglik']:.2f}; the "
+                f"teacher at that log-likelihood ({match.get('where')}, step "
+                f"{match.get('step', float('nan')):.0f}): f_mem "
+                f"{match.get('mem_frac', float('nan')):.3f}"))
+    agree = max(abs(p["yours"] - p["f_mem"]) for p in curve + [s])
+    out.append(("your f_mem agrees with cdlite's on every sample set", agree <= 0.02,
+                f"largest difference {agree:.3f}"))
+    return out
+
+
 def run_capstone(folder, timeout: float = 10.0, quick: bool = False, log=print) -> CapstoneReport:
     """Check the four exercise files in `folder`, then train, distill and measure with them."""
-    from ..data import make_dataset
-    from ..diffusion import EDMDenoiser, generate, karras_sigmas
-    from ..diffusion.grids import sample_training_sigmas
-    from ..diffusion.precond import edm_input_coeffs
-    from ..distill import ConsistencyFunction, DistillConfig, sample_consistency
-    from ..distill.losses import _draw_pair
-    from ..distill.train import _consistency_loop
-    from ..experiments.curves import _below, teacher_at_quality
-    from ..nn.loop import check_loss
-    from ..nn.networks import build_network
-    from ..nn.optim import Adam, clip_grad_norm, copy_params, lr_schedule
-
     folder = Path(folder)
     report = CapstoneReport(str(folder))
     start = time.perf_counter()
@@ -151,96 +227,30 @@ def run_capstone(folder, timeout: float = 10.0, quick: bool = False, log=print) 
         log(f"  {line}")
 
     paths = _files(folder)
-    problem = check_exercises(paths, timeout)
-    if problem:
-        report.fatal = problem
-        return report
-    say("your edm_loss, heun_step, cd_loss and f_mem pass their checks")
-    fn = _modules(paths)
-    teacher_steps = 150 if quick else TEACHER_STEPS
-    evals = [s for s in EVAL_STEPS if s <= teacher_steps] if not quick else [0, 75, 150]
-    cd_steps, m = (40, 200) if quick else (CD_STEPS, M)
-
-    ds = make_dataset("gaussians", n_train=16, seed=0)
-    sd = ds.sigma_data
-    net = build_network("mlp", d=2, hidden=128, depth=3, input_fourier=32, input_fourier_scale=2.0)
-    denoiser = EDMDenoiser(net, sd)
-    sigmas = karras_sigmas(N_GRID, SIGMA_MIN, SIGMA_MAX)  # 18 steps, 35 evaluations
-    sampler = _sampler(fn["heun_step"])
-
-    def teacher_point(step, params):
-        x, _ = generate(denoiser.bind(params), m, 2, sigmas, make_rng(2), sampler=sampler)
-        return {"step": step, **_measure(x, ds, fn["f_mem"])}
-
-    try:
-        # 1. the teacher: train_teacher's loop, the student's loss in place of denoising_loss
-        rng, params = make_rng(0), net.init(make_rng(0))
-        opt, curve = Adam(2e-3), [teacher_point(0, params)]
-        for step in range(1, teacher_steps + 1):
-            x = ds.train[randint(rng, 0, ds.n, 256)]  # (B, d)
-            sigma = sample_training_sigmas(rng, x.shape[0], dtype=x.dtype)  # (B,)
-            noise = randn(rng, x.shape, np, x.dtype)
-            c_in, c_noise = edm_input_coeffs(sigma[:, None], sd)
-            F, cache = net.forward(params, c_in * (x + sigma[:, None] * noise), c_noise[:, 0])
-            loss, dF = fn["edm_loss"](F, x, noise, sigma, sd)
-            check_loss(float(loss), step, 2e-3, "teacher training with your edm_loss")
-            _, grads = net.backward(params, np.asarray(dF, F.dtype), cache, need_dx=False)
-            clip_grad_norm(grads, 1.0)
-            opt.step(params, grads, lr=lr_schedule(step - 1, 2e-3, 100, teacher_steps,
-                                                   "constant"))
-            if step in evals:
-                curve.append(teacher_point(step, params))
-        t = curve[-1]
-        say(f"teacher: {teacher_steps} steps with your edm_loss; sampled with your heun_step: "
-            f"f_mem {t['f_mem']:.3f} (yours {t['yours']:.3f}), log-likelihood "
-            f"{t['quality']['loglik']:.2f}")
-
-        # 2. the student: cdlite's distillation loop, your cd_loss in place of cd_loss
-        teacher = denoiser.bind(params)
-        student = ConsistencyFunction(net, sd, SIGMA_MIN)
-        s_params = copy_params(params)
-
-        def loss_fn(student, p, target, teacher, x, grid, rng, *_):
-            t_n, t_next, z = _draw_pair(x, grid, rng)  # cd_loss's own draws
-            loss, grads = fn["cd_loss"](student, p, target, teacher, x, t_n, t_next, z)
-            return float(loss), {k: np.asarray(v, p[k].dtype) for k, v in grads.items()}
-
-        cfg = DistillConfig(steps=cd_steps, lr=2e-4, N=N_GRID, mu=0.95, eval_every=cd_steps)
-        result = _consistency_loop(loss_fn, student, s_params, teacher, ds.train, cfg,
-                                   make_rng(4), SIGMA_MIN, SIGMA_MAX, 7.0, None, False,
-                                   "distill with your cd_loss")
-        x, _ = generate(student.bind(result.params), m, 2, [SIGMA_MAX], make_rng(3),
-                        sampler=sample_consistency)
-        s = _measure(x, ds, fn["f_mem"])
-        say(f"student: {cd_steps} CD steps with your cd_loss, one-step samples: f_mem "
-            f"{s['f_mem']:.3f} (yours {s['yours']:.3f}), log-likelihood "
-            f"{s['quality']['loglik']:.2f}")
-    except Fail as f:
-        report.fatal = f"{f}; the exercise passed its checks, so look at what the pipeline gave it"
-    except CdliteError as e:
-        report.fatal = str(e)
-    if report.fatal:
-        report.seconds = time.perf_counter() - start
-        return report
-
-    # 3. outcomes, with cdlite's metrics
-    t = curve[-1]
-    report.outcomes.append((
-        f"the teacher memorizes: f_mem >= {F_MEM_GOAL}", t["f_mem"] >= F_MEM_GOAL,
-        f"f_mem {t['f_mem']:.3f} [{t['mem_frac_ci'][0]:.3f}, {t['mem_frac_ci'][1]:.3f}] after "
-        f"{teacher_steps} steps (curve: " + ", ".join(f"{p['step']}: {p['f_mem']:.2f}"
-                                                       for p in curve) + ")"))
-    match = teacher_at_quality(curve, s["quality"]["loglik"], "loglik")
-    below = _below(s, match)
-    detail = (f"student f_mem {s['f_mem']:.3f} [{s['mem_frac_ci'][0]:.3f}, "
-              f"{s['mem_frac_ci'][1]:.3f}] at log-likelihood {s['quality']['loglik']:.2f}; the "
-              f"teacher at that log-likelihood ({match.get('where')}, step "
-              f"{match.get('step', float('nan')):.0f}): f_mem "
-              f"{match.get('mem_frac', float('nan')):.3f}")
-    report.outcomes.append(("the student lies below the teacher's curve at matched "
-                            "log-likelihood", below is True, detail))
-    agree = max(abs(p["yours"] - p["f_mem"]) for p in curve + [s])
-    report.outcomes.append(("your f_mem agrees with cdlite's on every sample set",
-                            agree <= 0.02, f"largest difference {agree:.3f}"))
+    report.fatal = check_exercises(paths, timeout)
+    if not report.fatal:
+        say("your edm_loss, heun_step, cd_loss and f_mem pass their checks")
+        fn = _modules(paths)
+        steps, evals, cd_steps, m = ((150, (0, 75, 150), 40, 200) if quick else
+                                     (TEACHER_STEPS, EVAL_STEPS, CD_STEPS, M))
+        ds = make_dataset("gaussians", n_train=16, seed=0)
+        net = build_network("mlp", d=2, hidden=128, depth=3, input_fourier=32,
+                            input_fourier_scale=2.0)  # lesson 3's teacher
+        try:
+            params, curve = _train_teacher(fn, ds, net, steps, evals, m)
+            t = curve[-1]
+            say(f"teacher: {steps} steps with your edm_loss; sampled with your heun_step: f_mem "
+                f"{t['f_mem']:.3f} (yours {t['yours']:.3f}), log-likelihood "
+                f"{t['quality']['loglik']:.2f}")
+            s = _distill(fn, ds, net, params, cd_steps, m)
+            say(f"student: {cd_steps} CD steps with your cd_loss, one-step samples: f_mem "
+                f"{s['f_mem']:.3f} (yours {s['yours']:.3f}), log-likelihood "
+                f"{s['quality']['loglik']:.2f}")
+            report.outcomes = _outcomes(curve, s, steps)
+        except Fail as f:
+            report.fatal = (f"{f}; the exercise passed its checks, so look at what the pipeline "
+                            f"gave it")
+        except CdliteError as e:
+            report.fatal = str(e)
     report.seconds = time.perf_counter() - start
     return report
