@@ -428,6 +428,11 @@ def test_randomized_checks_name_their_seed_and_replay(tmp_path):
     assert failures(c)[title] != failures(a)[title]  # other inputs
 
 
+def test_every_exercise_has_a_randomized_check():
+    for e in EXERCISES.values():
+        assert any(getattr(c.run, "randomized", False) for c in e.checks), e.name
+
+
 @pytest.mark.parametrize("name", list(EXERCISES))
 def test_solutions_pass_for_many_seeds(name, tmp_path):
     path = fill(name, SOLUTIONS[name], tmp_path / f"{name}.py")

@@ -37,6 +37,9 @@ def test_lesson_runs_quick_as_a_script(name, tmp_path):
     assert proc.returncode == 0, (f"{name} exited with {proc.returncode}\n--- stdout\n"
                                   f"{proc.stdout[-2000:]}\n--- stderr\n{proc.stderr[-4000:]}")
     assert "quick mode" in proc.stdout.splitlines()[0]
+    if name.startswith("03_"):  # question 2 reads the relative gap: the lesson must print it
+        assert re.search(r"relative gap at the end, \(test - train\) / test: sigma 0.1: "
+                         r"-?\d\.\d\d, sigma 0.5: -?\d\.\d\d", proc.stdout), proc.stdout[-800:]
     promised = re.findall(r"figure: (\S+\.png)", proc.stdout)
     written = sorted(out.glob("*.png"))
     assert promised and len(promised) == len(written), (promised, written)

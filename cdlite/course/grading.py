@@ -246,7 +246,7 @@ def randomized(tag: int) -> Callable:
                 fn(student, student.rng(tag))
             except Fail as f:
                 raise Fail(f"{f} [random inputs, seed {student.seed}]") from None
-        check.__doc__ = fn.__doc__
+        check.__doc__, check.randomized = fn.__doc__, True
         return check
     return wrap
 
