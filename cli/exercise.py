@@ -38,6 +38,8 @@ def list_cmd():
     from cdlite.course import EXERCISES
     for e in EXERCISES.values():
         click.echo(f"{e.name:<19} lesson {e.lesson}  {e.title}  ({', '.join(e.functions)})")
+    click.echo("\nthe lessons: `cdlite lesson list`; after the exercises: `cdlite exercise "
+               "capstone DIR`")
 
 
 @exercise.command()
