@@ -14,6 +14,7 @@ import cdlite  # noqa: F401  (first: it sets the BLAS thread default before NumP
 from cdlite.errors import CdliteError
 from cdlite_cli.errors import friendly_errors
 from cdlite_cli.exercise import exercise
+from cdlite_cli.lesson import lesson
 from cdlite_cli.sweep import sweep
 
 
@@ -206,6 +207,7 @@ def evaluate(samples, train, test, key, threshold, as_json):
 
 
 main.add_command(exercise)  # cdlite exercise list/start/check: the course (cdlite.course)
+main.add_command(lesson)  # cdlite lesson list/copy: the lessons shipped with the package
 main.add_command(sweep)  # cdlite sweep: grids, seeds, studies (cdlite.sweeps)
 
 if __name__ == "__main__":

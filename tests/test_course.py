@@ -5,6 +5,8 @@ template, passes; realistic mistakes fail with the hint that names them. These r
 process (grade_file) to stay fast; the child-process runner (time limit, a file that raises,
 hangs, returns the wrong shape or does not parse) and the click commands are tested separately.
 """
+import ast
+import pathlib
 import re
 import textwrap
 
@@ -16,115 +18,37 @@ from cdlite.course.registry import exercise_of_file, start_exercise
 from cdlite.errors import CdliteError
 from cdlite_cli.exercise import exercise as exercise_cli
 
+ANSWERS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "answers.md"
+
+
+def _solutions_from_the_answer_key() -> dict:
+    """{exercise: {function: body}}: the reference solutions of docs/answers.md (the instructor's
+    answer key), each a code block titled NAME.py; the tests grade them, so the key stays right."""
+    out = {}
+    for name, code in re.findall(r'```python title="(\w+)\.py"\n(.*?)```',
+                                 ANSWERS.read_text(), flags=re.S):
+        lines = code.splitlines()
+        out[name] = {f.name: textwrap.dedent("\n".join(lines[f.body[0].lineno - 1:f.end_lineno]))
+                     for f in ast.parse(code).body if isinstance(f, ast.FunctionDef)}
+    return out
+
+
 # cdlite's own implementation of each function, pasted into the template's body.
-SOLUTIONS = {
-    "silu": {
-        "silu_forward": """
-            s = 1.0 / (1.0 + np.exp(-x))  # cdlite/nn/layers.py, SiLU.forward
-            return x * s
-        """,
-        "silu_backward": """
-            s = 1.0 / (1.0 + np.exp(-x))
-            return dy * s * (1.0 + x * (1.0 - s))  # SiLU.backward
-        """,
-    },
-    "linear": {
-        "linear_backward": """
-            dW = x.T @ dy  # (I, O), Linear.backward
-            db = dy.sum(axis=0)  # (O,)
-            dx = dy @ W.T  # (B, I)
-            return dx, dW, db
-        """,
-    },
-    "layernorm": {
-        "layernorm_backward": """
-            mu = x.mean(axis=-1, keepdims=True)  # LayerNorm.forward's cache
-            xc = x - mu
-            rstd = 1.0 / np.sqrt((xc * xc).mean(axis=-1, keepdims=True) + eps)
-            xhat = xc * rstd
-            dgamma, dbeta = (dy * xhat).sum(axis=0), dy.sum(axis=0)  # LayerNorm.backward
-            dxhat = dy * gamma
-            dx = rstd * (dxhat - dxhat.mean(axis=-1, keepdims=True)
-                         - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True))
-            return dx, dgamma, dbeta
-        """,
-    },
-    "edm_precond": {
-        "edm_coeffs": """
-            s2 = sigma * sigma + sigma_data ** 2  # cdlite/diffusion/precond.py, edm_coeffs
-            c_skip = sigma_data ** 2 / s2
-            c_out = sigma * sigma_data / np.sqrt(s2)
-            c_in = 1.0 / np.sqrt(s2)
-            c_noise = np.log(sigma) / 4.0
-            return c_skip, c_out, c_in, c_noise
-        """,
-    },
-    "edm_loss": {
-        "edm_loss_and_grad": """
-            s = sigma[:, None]  # (B, 1), as sigma_column
-            s2 = s * s + sigma_data ** 2
-            c_skip, c_out = sigma_data ** 2 / s2, s * sigma_data / np.sqrt(s2)
-            D = c_skip * (x + s * noise) + c_out * F  # EDMDenoiser.forward
-            lam = s2 / (s * sigma_data) ** 2  # denoising_loss
-            err = D - x
-            loss = float((lam * err * err).mean())
-            dD = (2.0 / err.size) * lam * err
-            return loss, dD * c_out  # EDMDenoiser.backward
-        """,
-    },
-    "empirical_denoiser": {
-        "empirical_denoiser": """
-            d2 = ((y[:, None, :] - train[None, :, :]) ** 2).sum(axis=-1)  # (B, n)
-            logits = -d2 / (2.0 * sigma ** 2)
-            w = np.exp(logits - logits.max(axis=1, keepdims=True))
-            return (w / w.sum(axis=1, keepdims=True)) @ train
-        """,
-    },
-    "heun_step": {
-        "heun_step": """
-            d = (x - denoiser(x, sigma)) / sigma  # samplers.slope
-            x_next = x + (sigma_next - sigma) * d  # euler_step
-            if sigma_next > 0:  # heun_step
-                d_next = (x_next - denoiser(x_next, sigma_next)) / sigma_next
-                x_next = x + (sigma_next - sigma) * 0.5 * (d + d_next)
-            return x_next
-        """,
-    },
-    "cd_loss": {
-        "cd_loss_and_grad": """
-            from cdlite.diffusion.samplers import heun_step, slope
-            x_next = x + t_next * z  # cd_loss, line 4
-            d, _ = slope(teacher, x_next, t_next)
-            x_hat = heun_step(teacher, x_next, d, t_next, t_n)  # teacher_ode_step, line 5
-            f_target, _ = student.forward(target_params, x_hat, t_n[:, 0])  # _consistency_loss
-            f, cache = student.forward(params, x_next, t_next[:, 0])
-            diff = f - f_target  # distance(..., "l2")
-            loss = float((diff * diff).mean())
-            return loss, student.backward(params, (2.0 / diff.size) * diff, cache)
-        """,
-    },
-    "f_mem": {
-        "is_memorized": """
-            dist = np.sqrt(((samples[:, None, :] - train[None]) ** 2).sum(axis=-1))  # (m, n)
-            d = np.sort(dist, axis=1)
-            return d[:, 0] / d[:, 1] < threshold  # memorization_fraction
-        """,
-    },
-}
+SOLUTIONS = _solutions_from_the_answer_key()
 
 # (exercise, what the student got wrong, {function: body}, the hint that must name it)
 MISTAKES = [
     ("silu", "product rule", {"silu_backward": """
         s = 1.0 / (1.0 + np.exp(-x))
         return dy * s
-     """}, "d/dx of SiLU at x = -2: yours 0.1192, expected -0.09078 (yours is sigmoid(x) alone"),
+     """}, "(yours is sigmoid(x) alone"),
     ("silu", "no dy", {"silu_backward": """
         s = 1.0 / (1.0 + np.exp(-x))
         return s * (1.0 + x * (1.0 - s))
      """}, "yours ignores dy"),
     ("silu", "sigmoid forward", {"silu_forward": """
         return 1.0 / (1.0 + np.exp(-x))
-     """}, "SiLU(-2): yours 0.1192, expected -0.2384 (yours is sigmoid(x)"),
+     """}, "(yours is sigmoid(x): SiLU multiplies it by x)"),
     ("linear", "dW transposed", {"linear_backward": """
         return dy @ W.T, dy.T @ x, dy.sum(axis=0)
      """}, "dW has shape (3, 5), expected (5, 3) (the shape of W, (I, O))"),
@@ -149,7 +73,7 @@ MISTAKES = [
                                           .replace("c_skip = sigma_data ** 2 / s2",
                                                    "c_skip = sigma_data ** 2 / (sigma + "
                                                    "sigma_data ** 2)")},
-     "c_skip at sigma = 0.002, sigma_data = 0.7"),
+     "yours has sigma where sigma^2 belongs"),
     ("edm_precond", "c_noise without 1/4", {"edm_coeffs": SOLUTIONS["edm_precond"]["edm_coeffs"]
                                             .replace("np.log(sigma) / 4.0", "np.log(sigma)")},
      "yours misses the factor 1/4"),
@@ -177,6 +101,12 @@ MISTAKES = [
         d_next = (x_euler - denoiser(x_euler, sigma_next)) / sigma_next
         return x + (sigma_next - sigma) * 0.5 * (d + d_next)
      """}, "the step to sigma_next = 0 is a plain Euler step"),
+    ("heun_step", "no correction below sigma_next = 0.5", {"heun_step": SOLUTIONS["heun_step"][
+        "heun_step"].replace("if sigma_next > 0:", "if sigma_next >= 0.5:")},
+     "after one step sigma 0.6 -> 0.3"),
+    ("heun_step", "special-cases the sigmas a check names", {"heun_step": SOLUTIONS["heun_step"][
+        "heun_step"].replace("if sigma_next > 0:", "if sigma_next in (1.2, 0.9, 0.8, 0.3, 0.01):")},
+     "[random inputs, seed "),
     ("heun_step", "second slope at x", {"heun_step": SOLUTIONS["heun_step"]["heun_step"].replace(
         "(x_next - denoiser(x_next, sigma_next))", "(x - denoiser(x, sigma_next))")},
      "yours takes the second slope at x"),
@@ -187,7 +117,11 @@ MISTAKES = [
         d2 = ((y[:, None, :] - train[None, :, :]) ** 2).sum(axis=-1)
         w = np.exp(-d2 / (2.0 * sigma ** 2))
         return (w / w.sum(axis=1, keepdims=True)) @ train
-     """}, "subtract the largest logit first"),
+     """}, "subtract each row's own largest logit"),
+    ("empirical_denoiser", "one maximum for all rows", {"empirical_denoiser": SOLUTIONS[
+        "empirical_denoiser"]["empirical_denoiser"].replace("logits.max(axis=1, keepdims=True)",
+                                                            "logits.max()")},
+     "subtract each row's own largest logit, logits.max(axis=1, keepdims=True)"),
     ("empirical_denoiser", "softmax over the batch", {"empirical_denoiser": SOLUTIONS[
         "empirical_denoiser"]["empirical_denoiser"].replace("axis=1, keepdims",
                                                             "axis=0, keepdims")},
@@ -368,11 +302,11 @@ def test_child_process_passes_a_solution_and_shows_prints(tmp_path):
 def test_child_process_stops_an_endless_loop(tmp_path):
     bodies = {**SOLUTIONS["silu"], "silu_backward": "while True:\n    pass"}
     report = check_file(fill("silu", bodies, tmp_path / "silu.py"), timeout=1.5)
-    assert [r.ok for r in report.results] == [True, False, None]
+    assert [r.ok for r in report.results] == [True, False, None, None]
     assert "did not return within 1.5 s" in report.results[1].hint
     assert report.results[2].hint == "not run"
     text = format_report(report)
-    assert "Traceback" not in text and "1 of 3 checks pass." in text
+    assert "Traceback" not in text and "1 of 4 checks pass." in text
 
 
 def test_child_process_reports_import_errors_and_hangs(tmp_path):
@@ -427,12 +361,12 @@ def test_cli_list_start_check(tmp_path):
 
     out = runner.invoke(exercise_cli, ["check", str(path)])  # the untouched template
     assert out.exit_code == 1
-    assert "0 of 3 checks pass." in out.output and "is not written yet" in out.output
+    assert "0 of 4 checks pass." in out.output and "is not written yet" in out.output
 
     fill("silu", SOLUTIONS["silu"], path)
     out = runner.invoke(exercise_cli, ["check", str(path)])
     assert out.exit_code == 0, out.output
-    assert "all 3 checks pass." in out.output
+    assert "all 4 checks pass." in out.output
 
 
 @pytest.mark.parametrize("args, message", [
@@ -445,3 +379,193 @@ def test_cli_user_errors_are_one_line(args, message, tmp_path, monkeypatch):
     out = CliRunner().invoke(exercise_cli, args)
     assert out.exit_code == 2, out.output
     assert message in out.output and "Traceback" not in out.output
+
+
+# ---- graders that cannot be fooled (issue 21), the report channel and symlinks (issue 22) ----
+
+def test_hint_points_at_the_largest_error_not_the_first():
+    """A sign error in LayerNorm's variance term: the first wrong entry is the least wrong."""
+    import numpy as np
+
+    from cdlite.course.grading import Fail, compare
+    expected = np.array([0.7047, 0.2, -1.5, 0.9])
+    yours = np.array([0.7038, 0.2, -0.4, 0.9])  # entry 0 slightly wrong, entry 2 badly wrong
+    with pytest.raises(Fail) as e:
+        compare(yours, expected, lambda i: f"dx[{i[0]}]")
+    assert str(e.value).startswith("dx[2]: yours -0.4, expected -1.5"), str(e.value)
+
+
+def test_layernorm_variance_sign_error_hint_shows_the_largest_error(tmp_path):
+    import numpy as np
+    body = SOLUTIONS["layernorm"]["layernorm_backward"].replace(
+        "- xhat * (dxhat * xhat)", "+ xhat * (dxhat * xhat)")
+    report = grade_file(fill("layernorm", {"layernorm_backward": body},
+                             tmp_path / "layernorm.py"), seed=1)
+    hint = failures(report)["dx by central differences"]
+    got = re.search(r"yours (\S+), expected (\S+)", hint)
+    err = abs(float(got.group(1)) - float(got.group(2)))
+    from cdlite.course.ex_backprop import _layernorm_case, _layernorm_numeric
+    x, gamma, beta, dy = _layernorm_case(223, 4, 7)
+    dx_ref = _layernorm_numeric(x, gamma, beta, dy, 1e-5)[0]
+    xc = x - x.mean(1, keepdims=True)
+    rstd = 1 / np.sqrt((xc ** 2).mean(1, keepdims=True) + 1e-5)
+    xhat, dxhat = xc * rstd, dy * gamma
+    wrong = rstd * (dxhat - dxhat.mean(1, keepdims=True) + xhat * (dxhat * xhat).mean(1,
+                                                                                   keepdims=True))
+    assert err > 0.5 * np.abs(wrong - dx_ref).max(), hint
+
+
+def test_randomized_checks_name_their_seed_and_replay(tmp_path):
+    body = SOLUTIONS["heun_step"]["heun_step"].replace(
+        "if sigma_next > 0:", "if sigma_next in (1.2, 0.9, 0.8, 0.3, 0.01):")
+    path = fill("heun_step", {"heun_step": body}, tmp_path / "heun_step.py")
+    a, b = grade_file(path, seed=123), grade_file(path, seed=123)
+    title = EXERCISES["heun_step"].checks[-1].title
+    assert failures(a)[title] == failures(b)[title]
+    assert failures(a)[title].endswith("[random inputs, seed 123]")
+    assert "(random inputs: seed 123)" in format_report(a).splitlines()[0]
+    c = grade_file(path, seed=124)
+    assert failures(c)[title] != failures(a)[title]  # other inputs
+
+
+def test_every_exercise_has_a_randomized_check():
+    for e in EXERCISES.values():
+        assert any(getattr(c.run, "randomized", False) for c in e.checks), e.name
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_solutions_pass_for_many_seeds(name, tmp_path):
+    path = fill(name, SOLUTIONS[name], tmp_path / f"{name}.py")
+    for seed in range(4 if name == "cd_loss" else 12):
+        report = grade_file(path, seed=seed)
+        assert report.passed, format_report(report)
+
+
+def test_templates_ask_for_a_derivation_with_hints():
+    """The templates that used to state their formula now state what to derive."""
+    stated = {"edm_precond": "sigma_data^2 / (sigma^2 + sigma_data^2)",
+              "silu": "s(x) (1 - s(x))", "heun_step": "(d + d') / 2",
+              "empirical_denoiser": "softmax", "f_mem": "|x - a_(1)| / |x - a_(2)|"}
+    for name, formula in stated.items():
+        assert formula not in EXERCISES[name].template("x.py"), name
+    for e in EXERCISES.values():
+        assert len(e.hints) >= 3, e.name
+
+
+def test_cli_hint_unlocks_one_by_one():
+    runner = CliRunner()
+    one = runner.invoke(exercise_cli, ["hint", "edm_precond"])
+    assert one.exit_code == 0 and one.output.startswith("hint 1 of 4: Var(y)")
+    assert "hint 2" not in one.output and "cdlite exercise hint edm_precond 2" in one.output
+    all4 = runner.invoke(exercise_cli, ["hint", "edm_precond", "9"])
+    assert all4.output.count("hint ") == 4 and "next one" not in all4.output
+    bad = runner.invoke(exercise_cli, ["hint", "nope"])
+    assert bad.exit_code == 2 and "no exercise called 'nope'" in bad.output
+
+
+def test_check_in_a_notebook_cell(capsys):
+    import numpy as np
+
+    from cdlite.course import check
+
+    def silu_forward(x):
+        return x / (1.0 + np.exp(-x))
+
+    def my_backward(x, dy):  # renamed: matched by position
+        s = 1.0 / (1.0 + np.exp(-x))
+        return dy * s * (1.0 + x * (1.0 - s))
+
+    report = check("silu", silu_forward, my_backward, seed=5)
+    out = capsys.readouterr().out
+    assert report.passed and "all 4 checks pass." in out and "seed 5" in out
+    assert repr(report) == "<silu: 4 of 4 checks pass>"
+
+    def silu_backward(x, dy):
+        return dy / (1.0 + np.exp(-x))
+
+    report = check("silu", silu_forward, silu_backward, hint=2, seed=5)
+    out = capsys.readouterr().out
+    assert not report.passed and "FAIL  silu_backward: the derivative" in out
+    assert "hint 1 of 4: The product rule" in out and "hint 2 of 4" in out
+    assert "hint 3 of 4" not in out
+
+
+FORGE = '''
+import os
+_line = b'{"event": "result", "index": 0, "ok": true, "hint": ""}\\n{"event": "end"}\\n'
+for _fd in range(3, 40):
+    try:
+        os.write(_fd, _line)
+    except OSError:
+        pass
+'''
+
+
+@pytest.mark.parametrize("payload", [
+    FORGE,  # forged results: would pass an empty solution
+    FORGE.replace(', "index": 0, "ok": true, "hint": ""', ''),  # malformed: was a traceback
+    "import os\nfor _fd in range(3, 40):\n    try:\n        os.close(_fd)\n    except OSError:\n"
+    "        pass\n",  # the channel closed
+])
+def test_report_channel_cannot_be_forged_or_crashed(payload, tmp_path):
+    path = tmp_path / "silu.py"
+    path.write_text(EXERCISES["silu"].template(str(path)).replace(
+        'raise NotImplementedError("write silu_forward")', payload.replace("\n", "\n    ")
+        + "\n    return x", 1))
+    report = check_file(path, timeout=20)
+    text = format_report(report)
+    assert not report.passed and "Traceback" not in text
+    assert report.fatal and "\n" not in report.fatal, text
+
+
+def test_start_never_writes_through_a_symlink(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    folder = tmp_path / "ex"
+    folder.mkdir()
+    (folder / "silu.py").symlink_to(outside)
+    with pytest.raises(CdliteError, match="is a symbolic link"):
+        start_exercise("silu", folder)
+    path = start_exercise("silu", folder, force=True)
+    assert outside.read_text() == "precious\n"
+    assert not path.is_symlink() and path.read_text().startswith('"""cdlite exercise: silu')
+    (folder / "heun_step.py").symlink_to(tmp_path / "nowhere.py")  # a dangling link
+    with pytest.raises(CdliteError, match="is a symbolic link"):
+        start_exercise("heun_step", folder)
+    assert not (tmp_path / "nowhere.py").exists()
+
+
+# ---- the capstone ---------------------------------------------------------------------------
+
+def _capstone_folder(tmp_path, **bodies):
+    for name in ("edm_loss", "heun_step", "cd_loss", "f_mem"):
+        fill(name, {**SOLUTIONS[name], **bodies.get(name, {})}, tmp_path / f"{name}.py")
+    return tmp_path
+
+
+def test_capstone_quick_runs_the_pipeline_on_the_students_code(tmp_path):
+    """--quick: every stage runs with the student's four functions (the outcomes need the full
+    budgets: `cdlite exercise capstone` took 11 s, all three passing)."""
+    from cdlite.course.capstone import run_capstone
+    report = run_capstone(_capstone_folder(tmp_path), quick=True, log=lambda line: None)
+    assert not report.fatal, report.text()
+    assert [t for t, _, _ in report.outcomes] == [
+        "the teacher memorizes: f_mem >= 0.8",
+        "the student lies below the teacher's curve at matched log-likelihood",
+        "your f_mem agrees with cdlite's on every sample set"]
+    assert report.outcomes[2][1], report.text()  # the student's f_mem is cdlite's
+    assert "teacher: 150 steps with your edm_loss" in report.text()
+
+
+def test_capstone_bad_folders_are_one_line(tmp_path):
+    from cdlite.course.capstone import run_capstone
+    out = CliRunner().invoke(exercise_cli, ["capstone", str(tmp_path / "nowhere")])
+    assert out.exit_code == 2 and "is not a folder" in out.output, out.output
+    (tmp_path / "edm_loss.py").write_text("x = 1\n")
+    out = CliRunner().invoke(exercise_cli, ["capstone", str(tmp_path)])
+    assert out.exit_code == 2 and "has no heun_step.py, cd_loss.py, f_mem.py" in out.output
+    (tmp_path / "c").mkdir()
+    folder = _capstone_folder(tmp_path / "c", heun_step={"heun_step": "return x"})
+    report = run_capstone(folder, log=lambda line: None)
+    assert report.fatal.startswith("heun_step.py: 0 of 5 checks pass"), report.fatal
+    assert "cdlite exercise check" in report.fatal and "\n" not in report.fatal

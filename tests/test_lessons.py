@@ -37,6 +37,9 @@ def test_lesson_runs_quick_as_a_script(name, tmp_path):
     assert proc.returncode == 0, (f"{name} exited with {proc.returncode}\n--- stdout\n"
                                   f"{proc.stdout[-2000:]}\n--- stderr\n{proc.stderr[-4000:]}")
     assert "quick mode" in proc.stdout.splitlines()[0]
+    if name.startswith("03_"):  # question 2 reads the relative gap: the lesson must print it
+        assert re.search(r"relative gap at the end, \(test - train\) / test: sigma 0.1: "
+                         r"-?\d\.\d\d, sigma 0.5: -?\d\.\d\d", proc.stdout), proc.stdout[-800:]
     promised = re.findall(r"figure: (\S+\.png)", proc.stdout)
     written = sorted(out.glob("*.png"))
     assert promised and len(promised) == len(written), (promised, written)
@@ -92,4 +95,86 @@ def test_lesson_1_runs_as_a_notebook(tmp_path, monkeypatch):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     text = "".join(o.get("text", "") for o in outputs)
     assert "quick mode" in text
+    # the lesson's exercise, appended as a cell to fill in and checked there
+    assert "exercise edm_precond (lesson 1" in text and "0 of 7 checks pass." in text
+    assert "is not written yet" in text
     assert len(images) == len(list((tmp_path / "out").glob("*.png"))) == 2  # each shown once
+
+
+@pytest.mark.parametrize("layout", ["constrained"])
+def test_suptitle_clears_the_panel_titles(layout, tmp_path, monkeypatch):
+    """Lesson 6's samples figure: square panels under a suptitle. With tight_layout the suptitle
+    overprinted two panel titles; the lessons make such figures with layout="constrained" and
+    Lesson.show keeps it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cdlite.course.lesson import Lesson
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.3), sharex=True, sharey=True, layout=layout)
+    for k, ax in enumerate(axes):
+        ax.set(title=f"student, {k + 1} steps (NFE {k + 1})\nf_mem 0.95, log-lik -5.65",
+               xlim=(-4, 4), ylim=(-4, 4), aspect="equal")
+    title = fig.suptitle("Red: memorized samples (d1/d2 < 1/3); circles: training points; chance "
+                         "f_mem 0.17")
+    monkeypatch.setattr(plt, "close", lambda fig: None)  # keep its canvas to measure
+    Lesson("t", True, tmp_path).show(fig, "samples")  # lays the figure out and saves it
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    top = title.get_window_extent(renderer)
+    for ax in axes:
+        assert ax.title.get_window_extent(renderer).y1 <= top.y0 + 3, "suptitle overprints"
+
+
+def test_lesson_8_points_to_the_readme_definition():
+    text = (LESSON_DIR / "08_random_features.py").read_text()
+    assert "README" in text and "50%" in text and "10%" in text
+
+
+def test_cli_lesson_list_and_copy(tmp_path):
+    from click.testing import CliRunner
+
+    from cdlite_cli.lesson import lesson
+    runner = CliRunner()
+    out = runner.invoke(lesson, ["list"])
+    assert out.exit_code == 0, out.output
+    for k, (name, title) in LESSONS.items():
+        assert re.search(rf"^{k}\s+{re.escape(name)}\s+{re.escape(title)}", out.output, re.M)
+    assert "(exercises: silu, linear, layernorm)" in out.output
+
+    dest = tmp_path / "L"
+    out = runner.invoke(lesson, ["copy", str(dest)])
+    assert out.exit_code == 0, out.output
+    assert sorted(p.name for p in dest.iterdir()) == sorted(FILES + ["README.md"])
+    for name in FILES:
+        assert (dest / name).read_text() == (LESSON_DIR / name).read_text()
+
+    (dest / FILES[0]).write_text("# my edits\n")
+    (dest / "notes.txt").write_text("mine\n")
+    out = runner.invoke(lesson, ["copy", str(dest)])  # not empty: refused, nothing touched
+    assert out.exit_code == 2 and "is not empty" in out.output and "--force" in out.output
+    assert (dest / FILES[0]).read_text() == "# my edits\n"
+
+    outside = tmp_path / "outside.py"
+    outside.write_text("precious\n")
+    (dest / FILES[1]).unlink()
+    (dest / FILES[1]).symlink_to(outside)
+    out = runner.invoke(lesson, ["copy", str(dest), "--force"])
+    assert out.exit_code == 0, out.output
+    assert (dest / FILES[0]).read_text() == (LESSON_DIR / FILES[0]).read_text()
+    assert (dest / "notes.txt").read_text() == "mine\n"  # other files are left alone
+    assert outside.read_text() == "precious\n" and not (dest / FILES[1]).is_symlink()
+
+    (tmp_path / "afile").write_text("x")
+    out = runner.invoke(lesson, ["copy", str(tmp_path / "afile")])
+    assert out.exit_code == 2 and "is a file, not a folder" in out.output
+
+
+def test_the_wheel_ships_the_lessons():
+    """setup.cfg maps examples/lessons to the package cdlite.course.lessons, with its README."""
+    import configparser
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert "cdlite.course.lessons = examples/lessons" in cfg["options"]["package_dir"]
+    assert "cdlite.course.lessons" in cfg["options"]["packages"].split()
+    assert "*.md" in cfg["options.package_data"]["cdlite.course.lessons"]

@@ -13,7 +13,8 @@ import numpy as np
 from ..backend import make_rng
 from ..nn.layers import LayerNorm, Linear, SiLU
 from .exercise import Check, Exercise
-from .grading import as_array, compare, fmt, index_name, numeric_grad, unpack
+from .grading import (as_array, compare, fmt, index_name, log_uniform, numeric_grad, randomized,
+                      unpack)
 
 H = 1e-6  # central-difference step in float64: truncation ~h^2, round-off ~1e-16 / h
 
@@ -70,17 +71,32 @@ def check_silu_chain_rule(student):
         (dy * _silu(x), "yours is dy * SiLU(x): multiply dy by the derivative, not the value")])
 
 
+@randomized(205)
+def check_silu_random(student, rng):
+    """Random shapes, a single row, and |x| from 1e-4 to 40 with both signs."""
+    for shape in [(1, int(rng.integers(1, 7))), tuple(int(n) for n in rng.integers(1, 6, 3))]:
+        x = rng.choice([-1.0, 1.0], shape) * log_uniform(rng, 1e-4, 40.0, shape)
+        dy = rng.standard_normal(shape)
+        y = as_array(student("silu_forward", x), "silu_forward(x)", x.shape, "the shape of x")
+        compare(y, _silu(x), lambda i, x=x: f"SiLU({fmt(x[i])})")
+        dx = as_array(student("silu_backward", x, dy), "silu_backward(x, dy)", x.shape,
+                      "the shape of x")
+        compare(dx, dy * _silu_derivative(x), lambda i, x=x, dy=dy: f"dx at x = {fmt(x[i])}, "
+                f"dy = {fmt(dy[i])}")
+
+
 SILU = Exercise(
     name="silu", lesson=2, title="SiLU forward and backward",
     functions=("silu_forward", "silu_backward"),
     math="""
 SiLU (Elfwing et al. 2018) is the activation of cdlite's MLPs:
 
-    y = SiLU(x) = x * s(x),   s(x) = sigmoid(x) = 1 / (1 + exp(-x)),   s'(x) = s(x) (1 - s(x)).
+    y = SiLU(x) = x * s(x),   s(x) = sigmoid(x) = 1 / (1 + exp(-x)).
 
 It acts entry by entry, so its backward pass is one product per entry: given the upstream
 gradient dy = dL/dy (same shape as y), return dx = dL/dx = dy * dSiLU/dx. Derive dSiLU/dx
-yourself (the product rule).
+yourself, and write it with s(x) alone (no second exp): that is what a backward pass reuses from
+the forward pass. Stuck? `cdlite exercise hint silu`.
 """,
     code='''
 import numpy as np
@@ -98,10 +114,16 @@ def silu_backward(x, dy):
     raise NotImplementedError("write silu_backward")
 ''',
     reference="cdlite/nn/layers.py, class SiLU",
+    hints=("The product rule: d/dx [x s(x)] = s(x) + x s'(x).",
+           "s(x) = 1 / (1 + e^-x), so s'(x) = e^-x / (1 + e^-x)^2.",
+           "e^-x / (1 + e^-x) = 1 - s(x), so s'(x) = s(x) (1 - s(x)).",
+           "dSiLU/dx = s (1 + x (1 - s)); the backward pass returns dy times that."),
     checks=(Check("silu_forward: values on a (3, 4, 5) array", check_silu_forward),
             Check("silu_backward: the derivative (dy = 1), by central differences",
                   check_silu_derivative),
-            Check("silu_backward: the chain rule with a random dy", check_silu_chain_rule)),
+            Check("silu_backward: the chain rule with a random dy", check_silu_chain_rule),
+            Check("forward and backward on random shapes, one row, tiny and large |x|",
+                  check_silu_random)),
 )
 
 
@@ -172,6 +194,21 @@ def check_linear_square(student):
     compare(db, ndb, index_name("db (I = O = 4)"))
 
 
+@randomized(216)
+def check_linear_random(student, rng):
+    """Random sizes, among them a single row (B = 1), one input (I = 1) and one output (O = 1)."""
+    for B, I, O in [(1, int(rng.integers(2, 6)), int(rng.integers(2, 6))),
+                    (int(rng.integers(2, 8)), 1, 1),
+                    tuple(int(n) for n in rng.integers(2, 7, 3))]:
+        x, W, b, dy = _linear_case(int(rng.integers(1 << 30)), B, I, O)
+        dx, dW, db = _student_linear(student, x, W, dy)
+        ndx, ndW, ndb = _linear_numeric(x, W, b, dy)
+        size = f" (B = {B}, I = {I}, O = {O})"
+        compare(dx, ndx, index_name("dx" + size))
+        compare(dW, ndW, index_name("dW" + size))
+        compare(db, ndb, index_name("db" + size))
+
+
 LINEAR = Exercise(
     name="linear", lesson=2, title="Linear backward",
     functions=("linear_backward",),
@@ -199,12 +236,18 @@ def linear_backward(x, W, dy):
     raise NotImplementedError("write linear_backward")
 ''',
     reference="cdlite/nn/layers.py, class Linear",
+    hints=("Write y_bo = sum_i x_bi W_io + b_o and differentiate L = sum_bo dy_bo y_bo one "
+           "entry at a time.",
+           "dL/dW_io = sum_b x_bi dy_bo: as matrices, dW = x^T dy (I, O).",
+           "dL/dx_bi = sum_o dy_bo W_io: dx = dy W^T (B, I); db = the sum of dy over the "
+           "batch (O,)."),
     checks=(Check("linear_backward: returns dx, dW, db with the shapes of x, W, b",
                   check_linear_shapes),
             Check("dx by central differences", check_linear_dx),
             Check("dW by central differences", check_linear_dW),
             Check("db by central differences", check_linear_db),
-            Check("dx, dW, db when I = O (a transpose keeps the shape)", check_linear_square)),
+            Check("dx, dW, db when I = O (a transpose keeps the shape)", check_linear_square),
+            Check("random sizes: one row, one input, one output", check_linear_random)),
 )
 
 
@@ -291,6 +334,36 @@ def check_layernorm_eps(student):
          "yours uses eps = 1e-5, not the eps argument")] + _dx_mistakes(x, gamma, dy, 0.05))
 
 
+def _layernorm_reference(x, gamma, beta, dy, eps):
+    """(dx, dgamma, dbeta) from cdlite's LayerNorm.backward (gradient-checked in the tests): central
+    differences lose their accuracy on rows whose spread is far from 1."""
+    layer = LayerNorm("ln", x.shape[1], eps)
+    params = {"ln.gamma": gamma, "ln.beta": beta}
+    _, cache = layer.forward(params, x)
+    dx, grads = layer.backward(params, dy, cache)
+    return dx, grads["ln.gamma"], grads["ln.beta"]
+
+
+@randomized(225)
+def check_layernorm_random(student, rng):
+    """Random sizes (one row; two features), rows of spread 1e-3 to 1e3, a constant row."""
+    for B, I in [(1, int(rng.integers(2, 8))), (int(rng.integers(3, 7)), 2),
+                 (int(rng.integers(3, 7)), int(rng.integers(3, 9)))]:
+        x, gamma, beta, dy = _layernorm_case(int(rng.integers(1 << 30)), B, I)
+        x = x * log_uniform(rng, 1e-3, 1e3, (B, 1))
+        if B > 2:
+            x[-1] = rng.standard_normal()  # a constant row: var = 0, only eps keeps rstd finite
+        eps = float(rng.choice([1e-5, 1e-2]))
+        dx, dgamma, dbeta = _student_layernorm(student, x, gamma, dy, eps)
+        rdx, rdgamma, rdbeta = _layernorm_reference(x, gamma, beta, dy, eps)
+        size = f" (B = {B}, I = {I}, eps = {eps:g})"
+        compare(dbeta, rdbeta, index_name("dbeta" + size))
+        compare(dgamma, rdgamma, index_name("dgamma" + size))
+        spread = x.std(axis=1)
+        compare(dx, rdx, lambda i, size=size, spread=spread: f"dx[{i[0]}, {i[1]}]{size[:-1]}; "
+                f"row {i[0]} has spread {fmt(spread[i[0]])})")
+
+
 LAYERNORM = Exercise(
     name="layernorm", lesson=2, title="LayerNorm backward",
     functions=("layernorm_backward",),
@@ -326,9 +399,17 @@ def layernorm_backward(x, gamma, dy, eps=1e-5):
     raise NotImplementedError("write layernorm_backward")
 ''',
     reference="cdlite/nn/layers.py, class LayerNorm",
+    hints=("dbeta = sum of dy over the batch; dgamma = sum of dy * xhat over the batch; and "
+           "dxhat = dy * gamma is the gradient arriving at xhat.",
+           "xhat_j = (x_j - mu) rstd depends on x_i directly, through mu (dmu/dx_i = 1/I) and "
+           "through rstd (d rstd / dx_i = -rstd^3 (x_i - mu) / I).",
+           "Collect the three paths: dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat * xhat)), "
+           "the means over each row."),
     checks=(Check("layernorm_backward: returns dx, dgamma, dbeta with the right shapes",
                   check_layernorm_shapes),
             Check("dgamma and dbeta by central differences", check_layernorm_params),
             Check("dx by central differences", check_layernorm_dx),
-            Check("dx with eps = 0.05 on rows of small spread", check_layernorm_eps)),
+            Check("dx with eps = 0.05 on rows of small spread", check_layernorm_eps),
+            Check("random sizes, one row, tiny and huge spreads, a constant row",
+                  check_layernorm_random)),
 )

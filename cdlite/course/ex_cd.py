@@ -19,7 +19,8 @@ from ..distill.losses import distance, teacher_ode_step
 from ..metrics.memorization import memorization_fraction
 from ..nn.networks import build_network
 from .exercise import Check, Exercise
-from .grading import Fail, as_array, as_scalar, compare, compare_at, fmt, numeric_grad
+from .grading import (Fail, as_array, as_scalar, compare, compare_at, fmt, numeric_grad,
+                      randomized)
 
 H = 1e-6  # central-difference step in float64
 
@@ -149,6 +150,21 @@ def _grad_check(make_case, title):
     return check
 
 
+@randomized(265)
+def check_cd_random(student_code, rng):
+    """Random draws: a single row (B = 1), one and three data dimensions, against cdlite's
+    backward in full."""
+    for B, d in ((1, int(rng.integers(1, 4))), (int(rng.integers(2, 9)), 3)):
+        case = _cd_case(int(rng.integers(1 << 30)), B=B, d=d)
+        loss, grads = _student_cd(student_code, case)
+        ref_loss, ref = _cd_reference(*case)
+        size = f" (B = {B}, d = {d})"
+        compare(loss, ref_loss, lambda i, size=size: "the loss" + size)
+        for k in case[0].net.trainable:
+            compare(grads[k], ref[k], lambda idx, k=k, size=size: f"dL/d{k}"
+                    f"[{', '.join(map(str, idx))}]{size}")
+
+
 CD_LOSS = Exercise(
     name="cd_loss", lesson=6, title="The consistency-distillation loss with its stop-gradient",
     functions=("cd_loss_and_grad",),
@@ -193,6 +209,12 @@ def cd_loss_and_grad(student, params, target_params, teacher, x, t_n, t_next, z)
     raise NotImplementedError("write cd_loss_and_grad")
 ''',
     reference="cdlite/distill/losses.py, cd_loss",
+    hints=("x_next = x + t_next z; the teacher's Heun step from t_next to t_n, with the columns "
+           "t_next and t_n as sigma, gives x_hat.",
+           "f_target = student.forward(target_params, x_hat, t_n)[0]: computed, then never "
+           "differentiated (it is a constant of the loss).",
+           "f, cache = student.forward(params, x_next, t_next); L = mean((f - f_target)^2), so "
+           "df = 2 (f - f_target) / f.size and grads = student.backward(params, df, cache)."),
     checks=(Check("cd_loss_and_grad: returns a number and one gradient per parameter array",
                   check_cd_returns),
             Check("the loss value (target_params differs from params)", check_cd_loss),
@@ -200,7 +222,8 @@ def cd_loss_and_grad(student, params, target_params, teacher, x, t_n, t_next, z)
                   _grad_check(lambda: _cd_case(263), "")),
             Check("stop-gradient: target_params equal to params (mu = 0), the gradient still "
                   "flows through f_theta(x_{n+1}, t_{n+1}) only",
-                  _grad_check(lambda: _cd_case(264, same_target=True), " (target = params)"))),
+                  _grad_check(lambda: _cd_case(264, same_target=True), " (target = params)")),
+            Check("random draws, a single row, one and three dimensions", check_cd_random)),
 )
 
 
@@ -288,18 +311,36 @@ def check_mem_threshold(student):
     _compare_bools(yours, expected, samples, train, _mem_mistakes(samples, train, 0.5))
 
 
+@randomized(275)
+def check_mem_random(student, rng):
+    """Random sizes and thresholds, a single sample, the minimum of two training points, ties
+    (a sample equally far from its two nearest points: ratio 1, never memorized)."""
+    threshold = float(rng.uniform(0.1, 0.9))
+    n, d = int(rng.integers(2, 12)), int(rng.integers(1, 5))
+    samples, train = _mem_case(int(rng.integers(1 << 30)), m=int(rng.integers(5, 30)), n=n, d=d)
+    tie = 0.5 * (train[0] + train[1])
+    samples = np.vstack([samples, tie])[rng.permutation(len(samples) + 1)]
+    for ss, tt, th in ((samples, train, threshold), (samples[:1], train, threshold),
+                       (samples, train[:2], 0.99)):
+        yours = _as_bools(student("is_memorized", ss, tt, th), len(ss))
+        expected = memorization_fraction(ss, tt, th)["memorized"]
+        _compare_bools(yours, expected, ss, tt, _mem_mistakes(ss, tt, th)
+                       if len(tt) > 2 else ())
+
+
 F_MEM = Exercise(
     name="f_mem", lesson=7, title="The memorization test: the nearest-neighbour ratio",
     functions=("is_memorized",),
     math="""
-A generated sample x counts as memorized (Yoon et al. 2023; Jiang & Zou 2026; docs/design.md
-§5.1) when its nearest training point is much closer than the second nearest:
-
-    |x - a_(1)| / |x - a_(2)| < threshold   (threshold = 1/3 by default)
-
-a_(1), a_(2): the nearest and the second-nearest training points of x, plain Euclidean (L2)
-distances. f_mem, the memorization fraction, is the mean of this test over the samples. (The
-training points here are all distinct; cdlite's own version also merges duplicates.)
+A generated sample counts as memorized (Yoon et al. 2023; Jiang & Zou 2026; docs/design.md
+§5.1) when it is a near-copy of one training point. "Near" cannot be an absolute distance: data sets
+have different scales, and in a dense region every sample is near some point. The test compares
+two Euclidean distances of the sample, so that it is scale-free (multiply every point by 10 and
+no answer changes) and tells a copy of one point from a sample that merely lies between several:
+memorized when their ratio is below `threshold` (1/3 by default; 1 would flag almost everything).
+Which two distances? Work it out, then write the test. f_mem, the memorization fraction, is the
+mean of this test over the samples. (The training points here are all distinct; cdlite's own
+version also merges duplicates.) Stuck? `cdlite exercise hint f_mem`.
 """,
     code='''
 import numpy as np
@@ -315,7 +356,15 @@ def is_memorized(samples, train, threshold=1 / 3):
     raise NotImplementedError("write is_memorized")
 ''',
     reference="cdlite/metrics/memorization.py, memorization_fraction",
+    hints=("The distances from each sample to every training point: an (m, n) array, "
+           "sqrt of the summed squared differences.",
+           "The two that matter are the nearest, d1 = |x - a_(1)|, and the second nearest, d2 = "
+           "|x - a_(2)|: sort each row.",
+           "Memorized when d1 / d2 < threshold: a copy has d1 = 0; a sample between two points "
+           "has d1 / d2 near 1."),
     checks=(Check("against cdlite's f_mem test on 40 samples (threshold 1/3)", check_mem_values),
             Check("exact copies of training points are memorized", check_mem_copies),
-            Check("threshold 0.5 instead of 1/3", check_mem_threshold)),
+            Check("threshold 0.5 instead of 1/3", check_mem_threshold),
+            Check("random sizes and thresholds, one sample, two training points, a tie",
+                  check_mem_random)),
 )

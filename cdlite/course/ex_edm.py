@@ -19,7 +19,8 @@ from ..diffusion.loss import denoising_loss
 from ..diffusion.precond import EDMDenoiser, edm_coeffs
 from ..diffusion.samplers import euler_step, heun_step, slope
 from .exercise import Check, Exercise
-from .grading import Fail, as_array, as_scalar, compare, fmt, fmt_pair, numeric_grad, unpack
+from .grading import (Fail, as_array, as_scalar, compare, fmt, fmt_pair, log_uniform, numeric_grad,
+                      randomized, unpack)
 
 H = 1e-6  # central-difference step in float64
 
@@ -68,22 +69,40 @@ def check_edm_unit_variance(student):
             f"network's target, at sigma = {fmt(s[i])}, sigma_data = {sd}", rtol=1e-4)
 
 
+@randomized(236)
+def check_edm_random(student, rng):
+    """Random sigma_data, sigma from 1e-4 to 1e3, one sigma alone (K = 1)."""
+    for K in (1, int(rng.integers(5, 12))):
+        s = log_uniform(rng, 1e-4, 1e3, K)
+        sd = float(log_uniform(rng, 0.05, 5.0))
+        yours = _student_coeffs(student, s, sd)
+        for k, name in enumerate(("c_skip", "c_out", "c_in", "c_noise")):
+            compare(yours[k], edm_coeffs(s, sd)[k],
+                    lambda i, name=name, s=s, sd=sd: f"{name} at sigma = {fmt(s[i[0]])}, "
+                    f"sigma_data = {fmt(sd)}")
+
+
 EDM_PRECOND = Exercise(
     name="edm_precond", lesson=1, title="EDM preconditioning: c_skip, c_out, c_in, c_noise",
     functions=("edm_coeffs",),
     math="""
-EDM (Karras et al. 2022, Table 1) builds the denoiser from a raw network F:
+EDM (Karras et al. 2022, appendix B.6) builds the denoiser from a raw network F:
 
     D(y, sigma) = c_skip(sigma) y + c_out(sigma) F(c_in(sigma) y, c_noise(sigma)),
 
-    c_skip  = sigma_data^2 / (sigma^2 + sigma_data^2)
-    c_out   = sigma * sigma_data / sqrt(sigma^2 + sigma_data^2)
-    c_in    = 1 / sqrt(sigma^2 + sigma_data^2)
-    c_noise = ln(sigma) / 4
+for a noisy point y = x + sigma n, where each coordinate of x has variance sigma_data^2 (0.5^2 for
+images in [-1, 1]) and n ~ N(0, I) is independent of x. Derive c_in, c_skip and c_out from three
+requirements, at every noise level sigma:
 
-sigma_data is the data's standard deviation (0.5 for images in [-1, 1]). With these, the network's
-input c_in y and its training target (x - c_skip y) / c_out both have unit variance at every
-noise level sigma: the checker tests that too.
+    1. the network's input c_in y has unit variance;
+    2. c_skip makes the variance of x - c_skip y, what the network is left to predict, as small
+       as possible (so c_out, which multiplies the network's errors, is as small as possible);
+    3. the network's training target (x - c_skip y) / c_out (the F that gives D = x) has unit
+       variance.
+
+c_noise is a choice, not a derivation: c_noise = ln(sigma) / 4. The checker compares your
+coefficients with cdlite's and tests the two unit variances directly. Stuck? `cdlite exercise
+hint edm_precond` gives the derivation one step at a time.
 """,
     code='''
 import numpy as np
@@ -99,6 +118,15 @@ def edm_coeffs(sigma, sigma_data):
     raise NotImplementedError("write edm_coeffs")
 ''',
     reference="cdlite/diffusion/precond.py, edm_coeffs",
+    hints=("Var(y) = sigma_data^2 + sigma^2 (x and n are independent), so requirement 1 gives "
+           "c_in = 1 / sqrt(sigma^2 + sigma_data^2).",
+           "x - c_skip y = (1 - c_skip) x - c_skip sigma n has variance (1 - c_skip)^2 "
+           "sigma_data^2 + c_skip^2 sigma^2.",
+           "Set its derivative in c_skip to zero: -2 (1 - c_skip) sigma_data^2 + 2 c_skip sigma^2 "
+           "= 0, so c_skip = sigma_data^2 / (sigma^2 + sigma_data^2).",
+           "With that c_skip the variance is sigma^2 sigma_data^2 / (sigma^2 + sigma_data^2); "
+           "requirement 3 makes c_out its square root: sigma sigma_data / sqrt(sigma^2 + "
+           "sigma_data^2)."),
     checks=(
         Check("edm_coeffs: four arrays with one value per sigma",
               lambda st: _student_coeffs(st, _sigmas(), SIGMA_DATA)),
@@ -119,6 +147,7 @@ def edm_coeffs(sigma, sigma_data):
             (lambda s, sd: s / 4, "yours misses the logarithm")])),
         Check("exact: unit variance of the network's input and target (sigma_data = 1.3)",
               check_edm_unit_variance),
+        Check("random sigma_data, sigma from 1e-4 to 1e3, a single sigma", check_edm_random),
     ),
 )
 
@@ -218,6 +247,21 @@ def check_loss_rows(student):
                                                            "j: make it a (B, 1) column")])
 
 
+@randomized(235)
+def check_loss_random(student, rng):
+    """Random sizes (a single row), sigma from 1e-3 to 1e2, random sigma_data."""
+    for B, d in [(1, int(rng.integers(1, 5))), tuple(int(n) for n in rng.integers(2, 7, 2))]:
+        F, x, noise, _ = _loss_case(int(rng.integers(1 << 30)), B, d)
+        sigma = log_uniform(rng, 1e-3, 1e2, B)
+        sd = float(log_uniform(rng, 0.1, 2.0))
+        loss, dF = _student_loss(student, F, x, noise, sigma, sd)
+        ref_loss, ref_dF = _loss_reference(F, x, noise, sigma, sd)
+        size = f"B = {B}, d = {d}, sigma_data = {fmt(sd)}"
+        compare(loss, ref_loss, lambda i, size=size: f"the loss L ({size})")
+        compare(dF, ref_dF, lambda i, size=size, sigma=sigma: f"dL/dF[{i[0]}, {i[1]}] ({size}, "
+                f"sigma = {fmt(sigma[i[0]])})")
+
+
 EDM_LOSS = Exercise(
     name="edm_loss", lesson=3, title="The EDM loss and its gradient with respect to F",
     functions=("edm_loss_and_grad",),
@@ -248,11 +292,17 @@ def edm_loss_and_grad(F, x, noise, sigma, sigma_data):
     raise NotImplementedError("write edm_loss_and_grad")
 ''',
     reference="cdlite/diffusion/loss.py, denoising_loss, with EDMDenoiser",
+    hints=("Make sigma a (B, 1) column, sigma[:, None], so that row b is scaled by its own "
+           "sigma_b.",
+           "L is a mean of B d terms lambda_b (D_bj - x_bj)^2, so dL/dD_bj = 2 lambda_b (D_bj - "
+           "x_bj) / (B d).",
+           "D depends on F only through c_out F: dL/dF = dL/dD * c_out (chain rule)."),
     checks=(Check("edm_loss_and_grad: returns a number and an array of F's shape",
                   check_loss_shapes),
             Check("the loss value", check_loss_value),
             Check("dL/dF by central differences", check_loss_grad),
-            Check("one sigma per row (B = d, so a wrong axis keeps the shape)", check_loss_rows)),
+            Check("one sigma per row (B = d, so a wrong axis keeps the shape)", check_loss_rows),
+            Check("random sizes, a single row, sigma from 1e-3 to 100", check_loss_random)),
 )
 
 
@@ -290,9 +340,13 @@ def _student_step(student, denoiser, x, s, s_next):
 
 
 def check_heun_values(student):
+    for s, s_next in ((2.0, 1.2), (0.6, 0.3), (0.05, 0.01)):  # the correction matters at every
+        _heun_values(student, s, s_next)                       # noise level, small ones too
+
+
+def _heun_values(student, s, s_next):
     denoiser, _ = _mixture_denoiser(241, 3)
     x = 2.0 * make_rng(242).standard_normal((6, 3))
-    s, s_next = 2.0, 1.2
     x_next, _ = _student_step(student, denoiser, x, s, s_next)
     d, D = slope(denoiser, x, s)
     x_euler = euler_step(x, d, s, s_next)
@@ -348,6 +402,30 @@ def check_heun_exact(student):
                    f"the exact ODE solution: yours {a}, Heun's {b}")
 
 
+@randomized(248)
+def check_heun_random(student, rng):
+    """Random steps: sigma from 0.002 to 80, sigma_next from just below sigma to 0.001, and 0;
+    the number of denoiser calls of each."""
+    s_big = float(log_uniform(rng, 1.0, 80.0))
+    s_small = float(log_uniform(rng, 0.003, 0.5))
+    steps = [(s_big, s_big * rng.uniform(0.3, 0.95)), (s_small, s_small * rng.uniform(0.1, 0.9)),
+             (s_small, float(log_uniform(rng, 1e-3, 0.5 * s_small))), (s_big, 0.0),
+             (float(log_uniform(rng, 0.002, 2.0)), 0.0)]
+    for k in rng.permutation(len(steps)):
+        s, s_next = steps[k]
+        d = int(rng.integers(1, 4))
+        denoiser, _ = _mixture_denoiser(int(rng.integers(1 << 30)), d)
+        x = rng.standard_normal((int(rng.choice([1, 5])), d)) * np.sqrt(1.0 + s * s)
+        x_next, calls = _student_step(student, denoiser, x, s, s_next)
+        compare(x_next, _heun_reference(denoiser, x, s, s_next),
+                lambda i, s=s, s_next=s_next: f"x_next[{i[0]}, {i[1]}] after one step sigma "
+                f"{fmt(s)} -> {fmt(s_next)}")
+        want = 2 if s_next > 0 else 1
+        if calls != want:
+            raise Fail(f"one step sigma {fmt(s)} -> {fmt(s_next)} called the denoiser {calls} "
+                       f"time(s), expected {want}")
+
+
 HEUN = Exercise(
     name="heun_step", lesson=5, title="One step of Heun's method on the probability-flow ODE",
     functions=("heun_step",),
@@ -356,16 +434,13 @@ The probability-flow ODE of EDM (Karras et al. 2022) in the "sigma as time" conv
 
     dx/dsigma = (x - D(x, sigma)) / sigma.
 
-One step from sigma to sigma_next < sigma (Algorithm 1, lines 4-8):
-
-    d = (x - D(x, sigma)) / sigma                       slope at the start
-    x' = x + (sigma_next - sigma) d                     Euler step
-    if sigma_next > 0:
-        d' = (x' - D(x', sigma_next)) / sigma_next      slope at the Euler point
-        x' = x + (sigma_next - sigma) (d + d') / 2      trapezoid rule (Heun)
-
-On the last step, to sigma_next = 0, there is no correction (the slope at 0 divides by 0): one
-denoiser evaluation instead of two. The checker counts your denoiser calls (NFE).
+Write one step of Heun's method from sigma down to sigma_next < sigma. Heun's method is the
+explicit trapezoid rule: a first-order guess of the end point (predictor), then a step along the
+average of the slopes at the start and at that guess (corrector); it is second order, at two
+denoiser evaluations per step. On the last step, to sigma_next = 0, the slope at the end cannot
+be evaluated (it divides by sigma_next): take the predictor alone there, with one evaluation.
+The checker counts your denoiser calls (NFE) and tries steps at every noise level.
+Stuck? `cdlite exercise hint heun_step`.
 """,
     code='''
 import numpy as np
@@ -381,12 +456,20 @@ def heun_step(denoiser, x, sigma, sigma_next):
     raise NotImplementedError("write heun_step")
 ''',
     reference="cdlite/diffusion/samplers.py, slope, euler_step and heun_step",
-    checks=(Check("one step, against cdlite's heun_step (exact mixture denoiser, d = 3)",
+    hints=("The slope at the start: d = (x - D(x, sigma)) / sigma (one denoiser call).",
+           "The predictor is Euler's step along it: x' = x + (sigma_next - sigma) d.",
+           "If sigma_next > 0, the slope at the predicted point: d' = (x' - D(x', sigma_next)) / "
+           "sigma_next (the second call).",
+           "The corrector: x_next = x + (sigma_next - sigma) (d + d') / 2; with sigma_next = 0 "
+           "return x' itself."),
+    checks=(Check("steps 2 -> 1.2, 0.6 -> 0.3, 0.05 -> 0.01 against cdlite's heun_step",
                   check_heun_values),
             Check("two denoiser evaluations per step (NFE)", check_heun_nfe),
             Check("the last step to sigma = 0 is a plain Euler step", check_heun_last_step),
             Check("exact: the error to the ODE's solution for Gaussian data is Heun's",
-                  check_heun_exact)),
+                  check_heun_exact),
+            Check("random steps from sigma = 80 down to 0.001, and to 0; the calls of each",
+                  check_heun_random)),
 )
 
 
@@ -403,9 +486,10 @@ def _student_denoise(student, y, sigma, train):
     return as_array(student("empirical_denoiser", y, sigma, train),
                     f"empirical_denoiser(y, {fmt(sigma)}, train)", y.shape, "the shape of y, "
                     "(B, d): one denoised point per row of y",
-                    nonfinite="every weight exp(-|y - a|^2 / (2 sigma^2)) underflows to 0 at "
-                              "small sigma: subtract the largest logit first (the softmax is "
-                              "unchanged)")
+                    nonfinite="every weight exp(-|y - a|^2 / (2 sigma^2)) of a row underflows "
+                              "to 0 at small sigma: subtract each row's own largest logit, "
+                              "logits.max(axis=1, keepdims=True) (one maximum over the whole "
+                              "array leaves the rows far from it at 0 / 0)")
 
 
 def _softmax_mistakes(y, sigma, train):
@@ -454,20 +538,43 @@ def check_denoise_large_sigma(student):
             f"sigma = 1e4 (the mean of the training points)", rtol=1e-4)
 
 
+@randomized(254)
+def check_denoise_random(student, rng):
+    """Random sizes and sigma from 1e-3 to 1e3, a single row, a single training point, ties (a
+    duplicated training point, a y halfway between two), rows near and far from the data."""
+    d = int(rng.integers(1, 4))
+    train = rng.standard_normal((int(rng.integers(3, 9)), d))
+    train[-1] = train[0]  # a duplicated training point: it weighs twice
+    half = 0.5 * (train[0] + train[1])  # a tie: equally far from a_0 (twice) and a_1
+    far = train[1] + 6.0 * rng.standard_normal(d)  # far from everything: tiny logits
+    y = np.vstack([train[rng.integers(0, len(train), 3)] + 0.1 * rng.standard_normal((3, d)),
+                   half, far])[rng.permutation(5)]
+    cases = [(y, train), (y[:1], train), (y, train[:1])]
+    for k in rng.permutation(3):
+        yy, tt = cases[k]
+        for sigma in (float(log_uniform(rng, 1e-3, 0.05)), float(log_uniform(rng, 0.05, 3.0)),
+                      float(log_uniform(rng, 3.0, 1e3))):
+            D = _student_denoise(student, yy, sigma, tt)
+            where = f"at sigma = {fmt(sigma)} (B = {len(yy)}, n = {len(tt)})"
+            compare(D, EmpiricalOptimalDenoiser(tt)(yy, sigma),
+                    lambda i, where=where: f"D[{i[0]}, {i[1]}] {where}", rtol=1e-4, atol=1e-9)
+
+
 EMPIRICAL = Exercise(
     name="empirical_denoiser", lesson=4,
     title="The empirical-optimum denoiser, the perfect memorizer",
     functions=("empirical_denoiser",),
     math="""
-Minimized over all functions, the denoising loss on a training set {a_1, ..., a_n} has a closed-
-form solution, the empirical optimum (docs/design.md §3.6):
+Train a denoiser on a training set {a_1, ..., a_n} with the loss E |D(x + sigma n, sigma) - x|^2,
+x drawn uniformly from the training set, n ~ N(0, I). Minimized over all functions D (not over a
+network's weights), the loss has a closed-form minimizer, the empirical optimum D*(y, sigma)
+(docs/design.md §3): the perfect memorizer, which can only ever return training points or
+blends of them.
 
-    D*(y, sigma) = sum_i w_i(y) a_i,   w_i(y) = softmax_i( -|y - a_i|^2 / (2 sigma^2) ),
-
-a posterior mean under the empirical distribution: each training point weighted by how likely it
-is to have produced y at noise level sigma. As sigma -> 0 all the weight goes to the nearest
-training point; as sigma -> infinity D* tends to the mean of the training set. Mind small sigma:
-exp of a very negative number is 0 in floating point (subtract the largest logit first).
+Derive D* (what minimizes a squared error given y? Bayes' rule does the rest) and compute it for
+a batch of noisy points y. It must stay finite where the naive formula does not: at sigma = 0.01
+and for points y far from every a_i. The checker tests it from sigma = 1e-3 to 1e4, with ties.
+Stuck? `cdlite exercise hint empirical_denoiser`.
 """,
     code='''
 import numpy as np
@@ -483,9 +590,20 @@ def empirical_denoiser(y, sigma, train):
     raise NotImplementedError("write empirical_denoiser")
 ''',
     reference="cdlite/diffusion/closed_form.py, EmpiricalOptimalDenoiser",
+    hints=("The function that minimizes E |D(y) - x|^2 is the posterior mean: D*(y) = E[x | y] = "
+           "sum_i P(x = a_i | y) a_i.",
+           "Bayes with the uniform prior 1/n: P(a_i | y) is proportional to p(y | a_i), the "
+           "Gaussian N(a_i, sigma^2 I) at y, i.e. to exp(-|y - a_i|^2 / (2 sigma^2)) (the "
+           "constants cancel).",
+           "Normalized over i, the weights are softmax_i(-|y - a_i|^2 / (2 sigma^2)): one "
+           "softmax per row of y, over the n training points.",
+           "exp underflows to 0 for very negative logits: subtract each row's largest logit "
+           "(logits.max(axis=1, keepdims=True)) before exp; the softmax does not change."),
     checks=(Check("shape and values at sigma = 0.4, 1, 3 (B = 5, n = 7, d = 3)",
                   check_denoise_values),
             Check("sigma = 0.01: the nearest training point, without overflow",
                   check_denoise_small_sigma),
-            Check("sigma = 1e4: the mean of the training points", check_denoise_large_sigma)),
+            Check("sigma = 1e4: the mean of the training points", check_denoise_large_sigma),
+            Check("random sigma 1e-3 to 1e3, one row, one training point, ties, far rows",
+                  check_denoise_random)),
 )

@@ -46,6 +46,7 @@ class Exercise:
     code: str                # imports, given helpers, the stubs
     reference: str           # where cdlite implements the same thing
     checks: tuple            # Check, in the order they run
+    hints: tuple = ()        # the derivation's steps, unlocked one by one (`exercise hint NAME`)
 
     def template(self, path: str) -> str:
         """The exercise file; `path` is where it is written (shown in the check command)."""
@@ -58,5 +59,5 @@ class Exercise:
                 f"functions on shapes and\nvalues you have not seen, and compares them with "
                 f"exact answers and with cdlite's own\nimplementation: {self.reference}. "
                 f"Each check prints pass or fail with a one-line hint.\n"
-                f"Lesson: examples/lessons/{lesson_file}\n"
+                f"Lesson: {lesson_file} (`cdlite lesson copy DIR` copies the lessons into DIR)\n"
                 f'"""\n{self.code.strip()}\n')

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..backend import make_rng
 from ..nn.gradcheck import numeric_grad as central_difference
 
 RTOL, ATOL = 1e-5, 1e-9  # loose enough for a student who computes in float32, tight for mistakes
@@ -52,8 +53,13 @@ def fmt_pair(a, b) -> tuple[str, str]:
 class Student:
     """The student's module, seen through the grader: calls with copied inputs, errors as hints."""
 
-    def __init__(self, module, path: str):
-        self.module, self.path = module, str(path)
+    def __init__(self, module, path: str, seed: int = 0):
+        self.module, self.path, self.seed = module, str(path), int(seed)
+
+    def rng(self, tag: int):
+        """The random generator of one randomized check: seeded by the run's seed (printed with
+        the report, so a failure can be replayed with --seed) and the check's own tag."""
+        return make_rng([self.seed, int(tag)])
 
     def function(self, name: str) -> Callable:
         fn = getattr(self.module, name, None)
@@ -172,7 +178,7 @@ def close(yours, expected, rtol: float = RTOL, atol: float = ATOL) -> np.ndarray
 
 def compare(yours, expected, describe: Callable, mistakes=(), rtol: float = RTOL,
             atol: float = ATOL):
-    """Fail on the first wrong entry unless yours is close to expected everywhere.
+    """Fail on the largest error unless yours is close to expected everywhere.
 
     describe(index) names the entry, e.g. "d/dx of SiLU at x = -2". mistakes: (value, what it
     means) pairs, the answers known mistakes give; a match adds "yours is ..." to the hint.
@@ -181,11 +187,13 @@ def compare(yours, expected, describe: Callable, mistakes=(), rtol: float = RTOL
     ok = close(yours, expected, rtol, atol)
     if ok.all():
         return
-    # The first wrong entry, not the worst: the round values a check puts first ("at x = -2")
-    # read best in a hint.
-    first = np.unravel_index(int(np.argmin(ok)), yours.shape)
-    a, b = fmt_pair(yours[first], expected[first])
-    hint = f"{describe(tuple(int(i) for i in first))}: yours {a}, expected {b}"
+    # The worst entry, measured in units of its tolerance: the first wrong one can be the least
+    # wrong (0.7038 against 0.7047 reads like round-off when elsewhere the error is 10x larger).
+    scale = np.abs(expected) + np.abs(expected).mean()
+    worst = np.unravel_index(int(np.argmax(np.abs(yours - expected) / (atol + rtol * scale))),
+                             yours.shape)
+    a, b = fmt_pair(yours[worst], expected[worst])
+    hint = f"{describe(tuple(int(i) for i in worst))}: yours {a}, expected {b}"
     for value, meaning in mistakes:
         value = np.asarray(value, np.float64)
         if value.shape == yours.shape and close(yours, value, rtol, atol).all():
@@ -224,3 +232,25 @@ def compare_at(yours, expected, entries, describe: Callable, mistakes=(), rtol: 
     compare(pick(yours), pick(expected), lambda j: describe(tuple(int(v) for v in idx[j[0]])),
             [(pick(v), m) for v, m in mistakes if np.shape(v) == np.shape(expected)],
             rtol, atol)
+
+
+# ---- randomized checks ------------------------------------------------------------------------
+
+def randomized(tag: int) -> Callable:
+    """Make check(student, rng) a check(student) on fresh random inputs: rng is seeded by the
+    run's seed and `tag`, and a failure names the seed, so that no special case of the inputs a
+    template mentions can pass, and any failure can be replayed."""
+    def wrap(fn: Callable) -> Callable:
+        def check(student):
+            try:
+                fn(student, student.rng(tag))
+            except Fail as f:
+                raise Fail(f"{f} [random inputs, seed {student.seed}]") from None
+        check.__doc__, check.randomized = fn.__doc__, True
+        return check
+    return wrap
+
+
+def log_uniform(rng, low: float, high: float, size=None):
+    """Draws spread evenly in log scale between low and high (tiny and huge values alike)."""
+    return np.exp(rng.uniform(np.log(low), np.log(high), size))

@@ -1,4 +1,5 @@
-"""What the lessons in examples/lessons/ share: quick mode, the output folder, showing a figure.
+"""What the lessons in examples/lessons/ share: quick mode, the output folder, showing a figure;
+and where an installed cdlite keeps them (`cdlite lesson list`, `cdlite lesson copy DIR`).
 
 A lesson runs as a script,
 
@@ -16,6 +17,8 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import CdliteError
 
 DEFAULT_OUT = "lessons_out"
 
@@ -39,7 +42,8 @@ class Lesson:
         """Save fig as OUT/NAME_TITLE.png and close it; in a notebook, show that file."""
         import matplotlib.pyplot as plt
         path = self.out / f"{self.name}_{title}.png"
-        fig.tight_layout()
+        if fig.get_layout_engine() is None:  # a figure made with layout="constrained" keeps it
+            fig.tight_layout()
         fig.savefig(path, dpi=90, bbox_inches="tight")
         if in_notebook():  # show the saved file itself, whatever matplotlib backend is active
             from IPython.display import Image, display
@@ -70,3 +74,56 @@ def setup(name: str, argv=None) -> Lesson:
     mode = "quick mode: less data, fewer steps; too rough for the questions" if quick else "full"
     print(f"lesson {name} ({mode}); figures go to {out}/")
     return Lesson(name, quick, out)
+
+
+# ---- the lessons as shipped with the package --------------------------------------------------
+
+def lessons_folder() -> Path:
+    """The folder holding the lesson files: the installed package's cdlite/course/lessons (a
+    wheel ships them as package data), or examples/lessons/ of a source checkout."""
+    from importlib import resources
+    try:
+        folder = Path(str(resources.files("cdlite.course.lessons")))
+    except (ModuleNotFoundError, TypeError):
+        folder = None
+    if folder is None or not (folder / "README.md").is_file():
+        folder = Path(__file__).resolve().parents[2] / "examples" / "lessons"
+    if not (folder / "README.md").is_file():
+        raise CdliteError("the lesson files are missing from this installation of cdlite; "
+                          "reinstall it (pip install --force-reinstall cdlite)")
+    return folder
+
+
+def lesson_files() -> list[Path]:
+    """The lesson scripts in order, then their README."""
+    from .exercise import LESSONS
+    folder = lessons_folder()
+    return [folder / name for name, _ in LESSONS.values()] + [folder / "README.md"]
+
+
+def copy_lessons(directory, force: bool = False) -> list[Path]:
+    """Copy the lessons and their README into `directory` (created if missing) to run and edit
+    them there. A folder with anything in it is refused unless force; force replaces only the
+    lesson files themselves (a symbolic link among them is replaced, never followed) and leaves
+    every other file alone. Returns the paths written."""
+    from ..fileio import write_text
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise CdliteError(f"{directory} is a file, not a folder: give a new folder, e.g. "
+                          f"`cdlite lesson copy lessons`")
+    if directory.is_dir() and any(directory.iterdir()) and not force:
+        raise CdliteError(f"{directory} is not empty; copy the lessons into a new folder, or "
+                          f"pass --force to overwrite the lesson files in it (other files are "
+                          f"left alone)")
+    written = []
+    for src in lesson_files():
+        dst = directory / src.name
+        if dst.is_dir() and not dst.is_symlink():
+            raise CdliteError(f"{dst} is a folder; remove it or copy the lessons elsewhere")
+        try:
+            write_text(dst, src.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise CdliteError(f"cannot write {dst}: {e.strerror}; choose a folder you can write "
+                              f"to") from None
+        written.append(dst)
+    return written

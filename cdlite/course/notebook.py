@@ -3,9 +3,11 @@
     python -m cdlite.course.notebook examples/lessons/01_forward_and_denoiser.py [--quick]
                                      [-o lessons_out/01_forward_and_denoiser.ipynb]
 
-The jupytext "percent" file becomes a notebook, a fresh python3 kernel runs it cell by cell
-(nbclient) in the current folder, and the notebook is written with every output: the printed
-tables and the figures, to read in Jupyter, VS Code or on GitHub. Needs the `course` extra
+The jupytext "percent" file becomes a notebook, the lesson's exercises are appended as cells to
+fill in (each exercise's own stubs, then `check(...)`: made from cdlite.course's exercises, so
+there is one copy of every statement), a fresh python3 kernel runs it cell by cell (nbclient) in
+the current folder, and the notebook is written with every output: the printed tables and the
+figures, to read in Jupyter, VS Code or on GitHub. Needs the `course` extra
 (pip install -e ".[course]": jupytext, nbclient, ipykernel); nothing is downloaded.
 """
 from __future__ import annotations
@@ -19,9 +21,31 @@ from ..errors import CdliteError
 from .lesson import DEFAULT_OUT
 
 
-def run_notebook(lesson, out=None, quick: bool = False, timeout: float = 600) -> Path:
+def exercise_cells(lesson_no: int) -> list[tuple[str, str]]:
+    """(markdown, code) cells for the exercises of lesson `lesson_no`: the statement, then the
+    exercise's own code with its stubs and a `check(...)` call that grades it in the cell."""
+    from .registry import EXERCISES
+    cells = []
+    for e in EXERCISES.values():
+        if e.lesson != lesson_no:
+            continue
+        statement = "\n".join(("    " + line) if line.strip() else "" for line in
+                              e.math.strip().splitlines())
+        cells.append((f"## Exercise: {e.title}\n\nExercise `{e.name}` (also as a file: `cdlite "
+                      f"exercise start {e.name} DIR`).\n\n{statement}\n\n"
+                      f"Fill in the functions below (replace `raise NotImplementedError(...)`) "
+                      f"and run the cell: `check` grades them here, as `cdlite exercise check` "
+                      f"does. `check(..., hint=1)` shows the first step of the derivation.",
+                      f"{e.code.strip()}\n\n\nfrom cdlite.course import check\n\n"
+                      f"report = check({e.name!r}, {', '.join(e.functions)})"))
+    return cells
+
+
+def run_notebook(lesson, out=None, quick: bool = False, timeout: float = 600,
+                 exercises: bool = True, note: str = "") -> Path:
     """Execute the lesson file as a notebook and write it to `out` (default
-    lessons_out/NAME.ipynb). Returns the path written."""
+    lessons_out/NAME.ipynb), its exercises appended as cells to fill in, and `note` (markdown)
+    as a first cell when given. Returns the path written."""
     try:
         import jupytext
         import nbformat
@@ -38,6 +62,11 @@ def run_notebook(lesson, out=None, quick: bool = False, timeout: float = 600) ->
         lesson.stem + ".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(lesson)
+    if note:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(note))
+    if exercises and lesson.name[:2].isdigit():
+        for markdown, code in exercise_cells(int(lesson.name[:2])):
+            nb.cells += [nbformat.v4.new_markdown_cell(markdown), nbformat.v4.new_code_cell(code)]
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": os.getcwd()}})
     before = os.environ.get("CDLITE_QUICK")

@@ -2,10 +2,12 @@
 its file) and find which exercise a file is."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from ..errors import CdliteError
+from ..fileio import write_text
 from .ex_backprop import LAYERNORM, LINEAR, SILU
 from .ex_cd import CD_LOSS, F_MEM
 from .ex_edm import EDM_LOSS, EDM_PRECOND, EMPIRICAL, HEUN
@@ -34,19 +36,26 @@ def get_exercise(name: str) -> Exercise:
 
 def start_exercise(name: str, directory, force: bool = False) -> Path:
     """Write DIRECTORY/NAME.py, the exercise file to fill in; never overwrite a student's work
-    unless force. Returns the path written."""
+    unless force, and never write through a symbolic link. Returns the path written."""
     exercise = get_exercise(name)
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise CdliteError(f"{directory} is a file, not a folder: give a folder for the exercise "
                           f"files, e.g. `cdlite exercise start {name} exercises`")
     path = directory / f"{name}.py"
+    if path.is_symlink() and not force:
+        raise CdliteError(f"{path} is a symbolic link (to {os.readlink(path)}); cdlite writes "
+                          f"exercise files only as plain files of their folder: remove the link, "
+                          f"or pass --force to replace the link (never what it points to)")
     if path.exists() and not force:
         raise CdliteError(f"{path} exists already (your work?): check it with `cdlite exercise "
                           f"check {path}`, or pass --force to start over")
+    if path.is_dir():
+        raise CdliteError(f"{path} is a folder; remove it or choose another folder for the "
+                          f"exercise files")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        path.write_text(exercise.template(str(path)))
+        # a new file renamed over the name: a symbolic link there is replaced, never followed
+        write_text(path, exercise.template(str(path)))
     except OSError as e:
         raise CdliteError(f"cannot write {path}: {e.strerror}; choose a folder you can write "
                           f"to") from None

@@ -2,8 +2,11 @@
 a child Python process with a time limit per check (`check_file`).
 
 The child process (cdlite.course.worker) imports the student's file, runs the checks one by one
-and reports each on its stdout as one JSON line: a plan (the check titles), then "start" and
-"result" per check, then "end". The parent gives every check `timeout` seconds from its start;
+and reports each on a private descriptor as one JSON line: a plan (the check titles), then "start"
+and "result" per check, then "end". Each line carries a token the parent sent on the child's stdin
+before the student's code was imported; a line without it, or one that does not fit the
+protocol (the student's code writing to that descriptor), is not taken as a report: the file is
+failed with one line saying so. The parent gives every check `timeout` seconds from its start;
 a check that overruns is reported as such, the child is killed and the remaining checks are
 listed as not run. What the student's code prints goes to the child's stderr and is shown apart.
 
@@ -16,6 +19,7 @@ import importlib.util
 import json
 import os
 import queue
+import secrets
 import subprocess
 import sys
 import threading
@@ -32,6 +36,7 @@ from .grading import Fail, Student, one_line
 from .registry import exercise_of_file, get_exercise
 
 DEFAULT_TIMEOUT = 5.0   # seconds per check, import of the student's file included
+SEED_RANGE = 1_000_000  # a run's seed for the randomized checks: 0 <= seed < SEED_RANGE
 STARTUP_TIMEOUT = 60.0  # seconds for the child to start Python and import cdlite (not graded)
 IMPORT_TITLE = "import your file"
 
@@ -50,6 +55,7 @@ class Report:
     results: list = field(default_factory=list)
     fatal: str = ""          # the file could not be graded at all (syntax error, no function, ...)
     output: str = ""         # what the student's code printed (subprocess only)
+    seed: int = 0            # the seed of the randomized checks (replay with --seed)
 
     @property
     def n_passed(self) -> int:
@@ -85,7 +91,12 @@ def load_student(path, name: str):
     return module
 
 
-def run_checks(exercise: Exercise, path, emit) -> None:
+def new_seed() -> int:
+    """A fresh seed for the randomized checks (a different draw of inputs on every run)."""
+    return secrets.randbelow(SEED_RANGE)
+
+
+def run_checks(exercise: Exercise, path, emit, seed: int = 0) -> None:
     """Import the file and run every check, reporting through emit(event, **data):
     plan(titles), start(index), result(index, ok, hint), fatal(hint), end(). Index -1 is the
     import of the file. Never raises for anything the student's code does."""
@@ -94,7 +105,16 @@ def run_checks(exercise: Exercise, path, emit) -> None:
     emit("start", index=-1)
     try:
         module = load_student(path, exercise.name)
-        student = Student(module, str(Path(path).resolve()))
+    except Fail as f:
+        emit("fatal", hint=str(f))
+        emit("end")
+        return
+    run_on(exercise, Student(module, str(Path(path).resolve()), seed), emit)
+
+
+def run_on(exercise: Exercise, student: Student, emit) -> None:
+    """Run every check on the student's functions (after the plan and the import)."""
+    try:
         for fn in exercise.functions:
             student.function(fn)  # a missing function is one message, not one per check
     except Fail as f:
@@ -116,36 +136,58 @@ def run_checks(exercise: Exercise, path, emit) -> None:
     emit("end")
 
 
-def grade_file(path, name: str | None = None) -> Report:
-    """Grade `path` in this process (no time limit: for trusted files, e.g. the tests)."""
-    exercise = get_exercise(name) if name else exercise_of_file(path)
-    report = Report(exercise, str(path))
-
+def _collector(report: Report):
+    """emit() for grading in this process: the events become the report's results."""
     def emit(event, **data):
         if event == "result":
-            report.results.append(Result(exercise.checks[data["index"]].title, data["ok"],
-                                         data["hint"]))
+            report.results.append(Result(report.exercise.checks[data["index"]].title,
+                                         data["ok"], data["hint"]))
         elif event == "fatal":
             report.fatal = data["hint"]
+    return emit
 
-    run_checks(exercise, path, emit)
+
+def grade_file(path, name: str | None = None, seed: int | None = None) -> Report:
+    """Grade `path` in this process (no time limit: for trusted files, e.g. the tests)."""
+    exercise = get_exercise(name) if name else exercise_of_file(path)
+    report = Report(exercise, str(path), seed=new_seed() if seed is None else int(seed))
+    run_checks(exercise, path, _collector(report), report.seed)
+    return report
+
+
+def grade_functions(exercise: Exercise, module, where: str, seed: int | None = None) -> Report:
+    """Grade functions that live in `module` (any object with the exercise's functions as
+    attributes), in this process: what cdlite.course.check does in a notebook."""
+    report = Report(exercise, where, seed=new_seed() if seed is None else int(seed))
+    emit = _collector(report)
+    emit("start", index=-1)
+    run_on(exercise, Student(module, where, report.seed), emit)
     return report
 
 
 # ---- in a child process with a time limit ------------------------------------------------------
 
-def check_file(path, name: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> Report:
+def check_file(path, name: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+               seed: int | None = None) -> Report:
     """Grade `path` in a child Python process, at most `timeout` seconds per check."""
     exercise = get_exercise(name) if name else exercise_of_file(path)
-    report = Report(exercise, str(path))
-    cmd = [sys.executable, "-m", "cdlite.course.worker", exercise.name, str(Path(path).resolve())]
+    report = Report(exercise, str(path), seed=new_seed() if seed is None else int(seed))
+    cmd = [sys.executable, "-m", "cdlite.course.worker", exercise.name, str(Path(path).resolve()),
+           str(report.seed)]
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, encoding="utf-8",
                             errors="replace", env=env)
+    token = secrets.token_hex(16)
+    try:  # the token goes on stdin, read and closed by the child before any student code runs
+        proc.stdin.write(token + "\n")
+        proc.stdin.close()
+    except OSError:
+        pass  # the child died at once: reported below as a process that stopped early
     events: queue.Queue = queue.Queue()
     output: deque = deque(maxlen=200)  # the last lines the student's code printed
-    threading.Thread(target=_read_events, args=(proc.stdout, events), daemon=True).start()
+    threading.Thread(target=_read_events, args=(proc.stdout, events, token, len(exercise.checks)),
+                     daemon=True).start()
     err_reader = threading.Thread(target=_read_lines, args=(proc.stderr, output), daemon=True)
     err_reader.start()
 
@@ -157,6 +199,11 @@ def check_file(path, name: str | None = None, timeout: float = DEFAULT_TIMEOUT) 
                 event = events.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 _overran(report, titles, current, timeout)
+                break
+            if event == "forged":
+                report.fatal = ("your code wrote to the checker's report channel (a file "
+                                "descriptor it did not open); print to stdout or stderr instead")
+                _not_run(report, titles)
                 break
             if event is None:  # the child's stdout closed without "end"
                 proc.wait()
@@ -187,14 +234,36 @@ def check_file(path, name: str | None = None, timeout: float = DEFAULT_TIMEOUT) 
     return report
 
 
-def _read_events(stream, events: queue.Queue) -> None:
+def _read_events(stream, events: queue.Queue, token: str, n_checks: int) -> None:
+    """Put each report line of the child on `events` (its token removed), "forged" for a line
+    that is not one, then None when the stream ends."""
     for line in stream:
-        if line.startswith("{"):
-            try:
-                events.put(json.loads(line))
-            except ValueError:
-                pass
+        event = _parse_event(line, token, n_checks)
+        events.put(event if event is not None else "forged")
+        if event is None:
+            break
     events.put(None)
+
+
+def _parse_event(line: str, token: str, n_checks: int):
+    """The event of one report line, or None unless it carries the token and fits the
+    protocol: event names, indexes in range, a bool and a str where they belong."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or event.pop("token", None) != token:
+        return None
+    kind, index = event.get("event"), event.get("index", -1)
+    index_ok = type(index) is int and -1 <= index < n_checks
+    if kind in ("plan", "end") or (kind == "start" and index_ok):
+        return event
+    if kind == "fatal" and isinstance(event.get("hint"), str):
+        return event
+    if (kind == "result" and index_ok and index >= 0 and type(event.get("ok")) is bool
+            and isinstance(event.get("hint"), str)):
+        return event
+    return None
 
 
 def _read_lines(stream, lines: deque) -> None:
@@ -236,7 +305,8 @@ def format_report(report: Report) -> str:
     """The text `cdlite exercise check` prints: one line per check, the hint under a failure."""
     from .exercise import LESSONS
     e = report.exercise
-    lines = [f"exercise {e.name} (lesson {e.lesson}: {LESSONS[e.lesson][1]}): {report.path}"]
+    lines = [f"exercise {e.name} (lesson {e.lesson}: {LESSONS[e.lesson][1]}): {report.path}"
+             f" (random inputs: seed {report.seed})"]
     if report.fatal:
         lines.append(f"  FAIL  {IMPORT_TITLE}")
         lines.append(f"        {report.fatal}")
@@ -253,5 +323,5 @@ def format_report(report: Report) -> str:
     if report.output.strip():
         shown = report.output.strip().splitlines()[-20:]
         lines.append("your code printed (last lines):")
-        lines += [f"  | {line}" for line in shown]
+        lines += [f"  | {one_line(line, 200)}" for line in shown]  # a megabyte line: its start
     return "\n".join(lines)

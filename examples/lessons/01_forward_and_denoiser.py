@@ -58,7 +58,8 @@ print(f"{mixture}; sigma_data = {sigma_data:.3f}; {m} points")
 sigmas_shown = [0.05, 0.3, 1.0, 3.0]
 print("mean |E[x | y]|: about 2 (the radius) while the components are told apart, towards 0 (the "
       "data mean) when they are not")
-fig, axes = plt.subplots(2, 4, figsize=(12.8, 6.4), sharex=True, sharey=True)
+fig, axes = plt.subplots(2, 4, figsize=(12.8, 6.4), sharex=True, sharey=True,
+                         layout="constrained")
 for col, sigma in enumerate(sigmas_shown):
     y = x + sigma * rng.standard_normal(x.shape)  # the forward process
     D = mixture.denoise(y, sigma)  # E[x | y]: the best denoiser in squared error

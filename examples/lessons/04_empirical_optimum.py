@@ -94,13 +94,13 @@ lesson.show(fig, "weights")
 
 # %%
 grid = karras_sigmas(18, 0.002, 20.0)
-chance = chance_level(ds.sample_true(m, make_rng(1)), ds.train)["mem_frac"]
-fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True)
+chance = chance_level(ds.sample_true(m, make_rng(1)), ds.train)["f_mem"]
+fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True, layout="constrained")
 for ax, (name, D) in zip(axes, {"empirical optimum D*": D_star,
                                 "exact mixture denoiser": D_mix}.items()):
     x, nfe = generate(D, m, ds.d, grid, make_rng(2))
     r = memorization_fraction(x, ds.train)
-    print(f"{name:>24}: f_mem {r['mem_frac']:.3f} (chance {chance:.3f}), coverage "
+    print(f"{name:>24}: f_mem {r['f_mem']:.3f} (chance {chance:.3f}), coverage "
           f"{r['coverage']:.3f}, largest distance to the nearest training point "
           f"{r['d1'].max():.2e}, NFE {nfe}")
     start = 20.0 * make_rng(3).standard_normal((12, ds.d)).astype(np.float32)
@@ -111,7 +111,7 @@ for ax, (name, D) in zip(axes, {"empirical optimum D*": D_star,
     ax.plot(path[:, :, 0], path[:, :, 1], color="0.6", lw=0.8)
     ax.scatter(*x.T, s=2, alpha=0.3, color="tab:blue")
     ax.scatter(*ds.train.T, s=60, facecolors="none", edgecolors="k")
-    ax.set(title=f"{name}: f_mem {r['mem_frac']:.2f}", xlim=(-4, 4), ylim=(-4, 4),
+    ax.set(title=f"{name}: f_mem {r['f_mem']:.2f}", xlim=(-4, 4), ylim=(-4, 4),
            aspect="equal")
 fig.suptitle(f"Heun samples (blue) and 12 ODE paths (grey); circles: training points; chance "
              f"f_mem {chance:.2f}")
@@ -140,8 +140,8 @@ f_mem_n, chance_n = [], []
 for n in ns:
     dsn = make_dataset("gaussians", n_train=n, seed=0)
     x, _ = generate(EmpiricalOptimalDenoiser(dsn.train), m, 2, grid, make_rng(5))
-    f_mem_n.append(memorization_fraction(x, dsn.train)["mem_frac"])
-    chance_n.append(chance_level(dsn.sample_true(m, make_rng(6)), dsn.train)["mem_frac"])
+    f_mem_n.append(memorization_fraction(x, dsn.train)["f_mem"])
+    chance_n.append(chance_level(dsn.sample_true(m, make_rng(6)), dsn.train)["f_mem"])
     print(f"n = {n:4d}: f_mem of D* {f_mem_n[-1]:.3f}, chance level {chance_n[-1]:.3f}")
 
 fig, (ax_l, ax_n) = plt.subplots(1, 2, figsize=(12, 4.5))

@@ -125,7 +125,7 @@ def one_step_samples(p, n_samples=m):
 
 
 def on_eval(step, p):
-    return {"f_mem": memorization_fraction(one_step_samples(p, 1000), ds.train)["mem_frac"]}
+    return {"f_mem": memorization_fraction(one_step_samples(p, 1000), ds.train)["f_mem"]}
 
 
 cd_steps = lesson.pick(2000, 40)
@@ -143,7 +143,7 @@ print("student f_mem during CD: "
 # (re-noised to tau = 1 in between, Algorithm 1 of Song et al.).
 
 # %%
-chance = chance_level(ds.sample_true(m, make_rng(5)), ds.train)["mem_frac"]
+chance = chance_level(ds.sample_true(m, make_rng(5)), ds.train)["f_mem"]
 samples = {
     "teacher, Heun": generate(teacher, m, 2, karras_sigmas(18, sigma_min, sigma_max),
                               make_rng(3)),
@@ -157,15 +157,17 @@ samples = {
 print(f"chance level f_mem {chance:.3f}; log-likelihood of fresh samples "
       f"{mean_loglik(ds.sample_true(m, make_rng(5)), ds.mixture):.2f}")
 print(f"{'':>22} {'NFE':>4} {'f_mem':>6} {'coverage':>9} {'log-lik':>8}")
-fig, axes = plt.subplots(1, 4, figsize=(16, 4.3), sharex=True, sharey=True)
+# layout="constrained" leaves room for the suptitle above the square panels (tight_layout does not)
+fig, axes = plt.subplots(1, 4, figsize=(16, 4.3), sharex=True, sharey=True,
+                         layout="constrained")
 for ax, (name, (xs, nfe)) in zip(axes, samples.items()):
     r = memorization_fraction(xs, ds.train)
     ll = mean_loglik(xs, ds.mixture)
-    print(f"{name:>22} {nfe:4d} {r['mem_frac']:6.3f} {r['coverage']:9.3f} {ll:8.2f}")
+    print(f"{name:>22} {nfe:4d} {r['f_mem']:6.3f} {r['coverage']:9.3f} {ll:8.2f}")
     ax.scatter(*ds.train.T, s=60, facecolors="none", edgecolors="k")
     ax.scatter(*xs[~r["memorized"]].T, s=2, alpha=0.4, color="tab:blue")
     ax.scatter(*xs[r["memorized"]].T, s=2, alpha=0.4, color="tab:red")
-    ax.set(title=f"{name} (NFE {nfe})\nf_mem {r['mem_frac']:.2f}, log-lik {ll:.2f}",
+    ax.set(title=f"{name} (NFE {nfe})\nf_mem {r['f_mem']:.2f}, log-lik {ll:.2f}",
            xlim=(-4, 4), ylim=(-4, 4), aspect="equal")
 fig.suptitle(f"Red: memorized samples (d1/d2 < 1/3); circles: training points; chance f_mem "
              f"{chance:.2f}")
@@ -178,7 +180,7 @@ ax_l.set(xlabel="CD step", ylabel="CD loss", yscale="log",
          title=f"CD loss (moving average over {window} steps)")
 ax_m.plot([h["step"] for h in result.history], [h["f_mem"] for h in result.history], "o-",
           label="student, 1 step")
-teacher_f_mem = memorization_fraction(samples["teacher, Heun"][0], ds.train)["mem_frac"]
+teacher_f_mem = memorization_fraction(samples["teacher, Heun"][0], ds.train)["f_mem"]
 ax_m.axhline(teacher_f_mem, color="tab:red", ls="--", label="teacher, Heun")
 ax_m.axhline(chance, color="k", ls=":", label="chance level")
 ax_m.set(xlabel="CD step", ylabel="f_mem", ylim=(0, 1.05), title="Memorization during CD")

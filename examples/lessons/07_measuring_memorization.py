@@ -76,14 +76,14 @@ sets = {
     "one-step control (D*, Euler)": generate(D_star, m, 2, karras_sigmas(1, 0.002, 20.0),
                                              make_rng(1), sampler="euler")[0],
 }
-chance = chance_level(fresh, ds.train)["mem_frac"]
+chance = chance_level(fresh, ds.train)["f_mem"]
 print(f"{'':>29} {'f_mem':>6} {'95% interval':>15} {'excess':>7} {'coverage':>9} {'log-lik':>8}")
 results = {}
 for name, x in sets.items():
     r = results[name] = memorization_fraction(x.astype(np.float32), ds.train, rng=make_rng(3))
-    lo, hi = r["mem_frac_ci"]
-    excess = (r["mem_frac"] - chance) / (1 - chance)
-    print(f"{name:>29} {r['mem_frac']:6.3f} [{lo:5.3f}, {hi:5.3f}] {excess:7.3f} "
+    lo, hi = r["f_mem_ci"]
+    excess = (r["f_mem"] - chance) / (1 - chance)
+    print(f"{name:>29} {r['f_mem']:6.3f} [{lo:5.3f}, {hi:5.3f}] {excess:7.3f} "
           f"{r['coverage']:9.3f} {mean_loglik(x, ds.mixture):8.2f}")
 print(f"chance level (fresh samples): {chance:.3f}")
 
@@ -105,7 +105,7 @@ for d in (2, 8):
         for seed in range(3):
             dsn = make_dataset("gaussians", n_train=n, seed=seed, d=d)
             fresh_n = dsn.sample_true(lesson.pick(2000, 300), make_rng(10 + seed))
-            values.append(chance_level(fresh_n, dsn.train)["mem_frac"])
+            values.append(chance_level(fresh_n, dsn.train)["f_mem"])
         rows.append((np.mean(values), np.min(values), np.max(values)))
     chance_by_d[d] = np.array(rows)  # (len(ns), 3): mean, min, max over the 3 training sets
     print(f"d = {d}, chance level (mean [min, max] of 3 training sets) at n = "
@@ -133,7 +133,7 @@ ms = [m_ for m_ in (100, 300, 1000, 3000) if m_ <= m]
 widths = []
 for m_ in ms:
     lo, hi = memorization_fraction(half[make_rng(4).permutation(m)[:m_]].astype(np.float32),
-                                   ds.train, rng=make_rng(5))["mem_frac_ci"]
+                                   ds.train, rng=make_rng(5))["f_mem_ci"]
     widths.append(hi - lo)
 print("95% interval width for the half-and-half set: "
       + ", ".join(f"m = {m_}: {w:.3f}" for m_, w in zip(ms, widths)))
