@@ -33,6 +33,7 @@ def rf_theory_run(cfg, folder, prepared) -> None:
         folder.record(rf.run_rf_theory(cfg, folder.path, log=folder.log))
 
 
+# the order is the order of `cdlite list`: the headline first, the theory last
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     pipeline_recipe("toy-gaussians", "8 Gaussians in 2-D, n=16: a memorizing teacher and its "
                     "one-step CD student", TOY_GAUSSIANS),

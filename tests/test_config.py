@@ -124,6 +124,12 @@ def test_a_config_of_another_recipe_is_refused(tmp_path):
         resolve_config(get_recipe("toy-gaussians"), config_file=path)
 
 
+def test_the_run_has_one_data_scale():
+    with pytest.raises(ConfigError, match="name two data scales"):
+        override(RunConfig(), {"data.name": "array", "data.path": "x.npz",
+                               "data.sigma_data": "0.5", "diffusion.sigma_data": "0.7"})
+
+
 def test_dataset_options_are_their_own_class():
     cfg = override(RunConfig(), {"data.name": "digits", "data.classes": "[3, 7]"})
     assert cfg.data == Digits(classes=(3, 7))

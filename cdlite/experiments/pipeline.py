@@ -44,7 +44,7 @@ def run_pipeline(cfg: RunConfig, folder, prepared: Prepared) -> None:
     """Run every stage of `cfg` into `folder`. In a resumed run the stages that finished are
     skipped; the weights they trained are read back from their checkpoints."""
     ctx = make_context(cfg, folder, prepared)
-    run_stage(ctx, "data", data_stage)
+    run_stage(ctx, "data", data_stage)  # first: the chance level every f_mem is read against
 
     teacher = run_stage(ctx, "teacher", teacher_stage)
     teacher_params = teacher.weights if teacher else trained_weights(ctx, "teacher")
@@ -56,6 +56,9 @@ def run_pipeline(cfg: RunConfig, folder, prepared: Prepared) -> None:
     student = run_stage(ctx, "distillation", distillation_stage, D, teacher_params)
     student_params = student.weights if student else trained_weights(ctx, "student")
     run_stage(ctx, "student evaluation", student_evaluation_stage, student_params)
+
+    # the baselines: CT without a teacher (optional: it costs a second training), and the
+    # empirical optimum, the perfect memorizer every f_mem is read against
 
     if cfg.run_ct:
         run_stage(ctx, "consistency training", ct_stage)

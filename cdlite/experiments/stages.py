@@ -83,6 +83,9 @@ def data_stage(ctx: Context) -> StageResult:
     """The data, and the chance level: f_mem of fresh true samples (toy data) or of held-out
     data (images) against the training set."""
     ds, ev = ctx.ds, ctx.cfg.eval
+    # f_mem of a model means little alone: at n = 16, fresh samples of the true distribution
+    # already land near a training point now and then. Images have no generator: held-out data
+    # plays its part.
     fresh = (ds.sample_true(ev.n_samples, rng(ctx.cfg.seed, Train.FRESH))
              if ds.sample_true is not None else ds.test)
     row = ctx.row(fresh, None, None, Eval.FRESH_METRICS)
@@ -124,6 +127,8 @@ def teacher_evaluation_stage(ctx: Context, D) -> StageResult:
     rows = {"teacher": {**ctx.row(x, nfe, cfg.teacher.steps, Eval.TEACHER_METRICS),
                         "sampler": dif.describe()}}
     samples = {"teacher": to_numpy(x)}
+    # the fair control of docs/design.md §4: the teacher with the student's NFE (1 and 2 Euler
+    # steps), so that a drop in f_mem can be told apart from "fewer steps"
     for name, k, stream in (("teacher_fewstep", 1, Eval.FEWSTEP_1_METRICS),
                             ("teacher_fewstep_2", 2, Eval.FEWSTEP_2_METRICS)):
         x, nfe = generate(D, n, d, dif.grid(k), rng(cfg.seed, Eval.FEWSTEP_SAMPLES, k),
@@ -141,6 +146,8 @@ def distillation_stage(ctx: Context, D, teacher_params) -> StageResult:
     cfg = ctx.cfg
     dif, dc = cfg.diffusion, cfg.distill
     model = ConsistencyFunction(ctx.student_net, ctx.sigma_data, dif.sigma_min)
+    # the student starts from the teacher's weights (Song et al.) unless asked to start from
+    # scratch; a copy, because the loop trains its weights in place
     params = (copy_params(teacher_params) if dc.init == "teacher"
               else ctx.init_params(Train.STUDENT_INIT, ctx.student_net))
     two = [dif.sigma_max, cfg.eval.student_tau]
@@ -150,6 +157,8 @@ def distillation_stage(ctx: Context, D, teacher_params) -> StageResult:
         ("two_step", lambda f, r: consistency_samples(ctx, f, cfg.eval.n_curve, two, r),
          Eval.STUDENT_2STEP_CURVE_SAMPLES, Eval.STUDENT_2STEP_CURVE_METRICS)]
     curve = CurveRecorder(ctx, "student", model, curve_samplers, dc.steps)
+    # with distill.plateau, steps is a budget: the loop asks after each evaluation whether the
+    # curve so far has levelled off
     stop = (lambda step: levelled_off_of(curve.points, dc)["reached"]) if dc.plateau else None
     res = distill(D, model, params, ctx.train, dc, rng(cfg.seed, Train.DISTILL),
                   dif.sigma_min, dif.sigma_max, dif.rho, curve.on_eval, ctx.folder.progress,
@@ -191,6 +200,8 @@ def ct_stage(ctx: Context) -> StageResult:
     cfg = ctx.cfg
     dif = cfg.diffusion
     model = ConsistencyFunction(ctx.student_net, ctx.sigma_data, dif.sigma_min)
+    # the student's network and the distillation settings: CT differs from CD only in the
+    # missing teacher step, so any difference in f_mem is the teacher's
     res = consistency_train(model, ctx.init_params(Train.CT_INIT, ctx.student_net),
                             ctx.train, cfg.distill,
                             rng(cfg.seed, Train.CT), dif.sigma_min, dif.sigma_max, dif.rho,
@@ -205,6 +216,7 @@ def references_stage(ctx: Context) -> StageResult:
     """The empirical optimum of the training set sampled like the teacher: f_mem = 1 by
     construction, the scale every model is read against."""
     cfg = ctx.cfg
+    # the same sampler and grid as the teacher, so the two differ only in the denoiser
     x, nfe = cfg.diffusion.sample(EmpiricalOptimalDenoiser(ctx.train), cfg.eval.n_samples,
                                   ctx.ds.d, rng(cfg.seed, Eval.OPTIMUM_SAMPLES), xp=ctx.xp)
     return StageResult({"reference": {"empirical_optimum": ctx.row(x, nfe, None,

@@ -31,6 +31,8 @@ class CurveRecorder:
         folder = ctx.folder
         net = ctx.net if role == "teacher" else ctx.student_net
         self.resume = load_state(folder.path, role, net)
+        # points after the saved state were made by a session that was then stopped: the
+        # resumed loop makes them again, so they are dropped rather than counted twice
         step0 = self.resume.step if self.resume is not None else -1
         self.resumed = [p for p in folder.metrics.get(f"{role}_curve", []) if p["step"] <= step0]
         self.points = list(self.resumed)
@@ -41,6 +43,8 @@ class CurveRecorder:
         curve so far; the point goes back to the loop, which keeps it in its history."""
         ctx, seed = self.ctx, self.ctx.cfg.seed
         D = self.model.bind(params)
+        # the checkpoint first: a run stopped during the evaluation still leaves a model that
+        # `cdlite sample` can read, with the step it was trained to
         save_checkpoint(ctx.folder.path / "checkpoints" / f"{self.role}.npz", params,
                         {**self.meta, "step": step, "steps_planned": self.steps_planned})
         point = None
@@ -51,6 +55,8 @@ class CurveRecorder:
                             denoise=D if point is None else None, features=ctx.features)
             point = p if point is None else {**point, name: p}
         self.points.append({"step": step, **point})
+        # saved as it grows: a killed run keeps every point it paid for (the samples are
+        # unchanged during training, so only metrics.json is rewritten)
         ctx.folder.record({f"{self.role}_curve": self.points})
         ctx.folder.save(samples=False)
         return point

@@ -32,7 +32,7 @@ def lock_owner(folder) -> dict | None:
 
 def _alive(owner: dict) -> bool | None:
     """Is the lock's process still running? None when it runs on another host (cannot tell)."""
-    if owner.get("host") != socket.gethostname():
+    if owner.get("host") != socket.gethostname():  # a shared disk: its PIDs are not ours
         return None
     pid = owner.get("pid")
     if not isinstance(pid, int) or pid <= 0:
@@ -41,7 +41,7 @@ def _alive(owner: dict) -> bool | None:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # it exists, under another user
         return True
     return True
 
@@ -56,7 +56,7 @@ def acquire_lock(path: Path) -> None:
     """Create path/.lock exclusively; refuse when another run holds it."""
     record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                          "started": time.strftime("%Y-%m-%d %H:%M:%S")})
-    try:
+    try:  # O_EXCL: of two runs that start at once, exactly one creates the file
         fd = os.open(path / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         owner = lock_owner(path) or {}
@@ -75,6 +75,7 @@ def acquire_lock(path: Path) -> None:
 def release(path: Path) -> None:
     """Remove the lock of `path` if this process holds it."""
     owner = lock_owner(path)
+    # only our own: a lock another run took over (ours was found stale) stays where it is
     if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
         with contextlib.suppress(FileNotFoundError):
             os.remove(Path(path) / LOCK)
