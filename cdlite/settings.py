@@ -121,7 +121,8 @@ def malloc() -> str:
     if text is None:
         return "cdlite"
     if text.lower() not in ("cdlite", "system"):
-        raise _bad("CDLITE_MALLOC", text, "cdlite or system", "cdlite")
+        raise _bad("CDLITE_MALLOC", text, "cdlite, or CDLITE_MALLOC=system for the C library's own "
+                   "setting", "cdlite")
     return text.lower()
 
 

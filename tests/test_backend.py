@@ -6,7 +6,7 @@ import pytest
 
 from cdlite import backend
 from cdlite.backend import BackendError, array_module, get_xp, randn, to_numpy
-
+from cdlite.errors import CdliteError
 
 
 def test_numpy_is_the_default(monkeypatch):
@@ -18,9 +18,11 @@ def test_numpy_is_the_default(monkeypatch):
 
 
 def test_environment_variable_and_bad_names(monkeypatch):
-    monkeypatch.setenv("CDLITE_DEVICE", "tpu")
-    with pytest.raises(BackendError, match="unknown device 'tpu'"):
+    monkeypatch.setenv("CDLITE_DEVICE", "tpu")  # read by cdlite.settings: names the variable
+    with pytest.raises(CdliteError, match="CDLITE_DEVICE='tpu' is not valid"):
         get_xp()
+    with pytest.raises(BackendError, match="unknown device 'tpu'"):
+        get_xp("tpu")
     monkeypatch.setenv("CDLITE_DEVICE", "CPU")
     assert get_xp() is np
 
