@@ -214,8 +214,12 @@ def main(argv=None) -> int:
         print(f"Error: building the site needs the docs extra ({e.name} is missing): "
               f"pip install -e \".[docs]\"", file=sys.stderr)
         return 2
+    from cdlite.errors import CdliteError
     try:
         seconds = build(workers=args.workers, serve=args.serve)
+    except CdliteError as e:  # a lesson that fails to run: its notebook says where
+        print(f"Error: {e}", file=sys.stderr)
+        return 1
     except subprocess.CalledProcessError as e:
         print(f"Error: mkdocs failed (exit status {e.returncode}); its messages are above",
               file=sys.stderr)
