@@ -47,7 +47,7 @@ CORE = ["cdlite/nn/layers.py", "cdlite/nn/networks.py", "cdlite/diffusion/precon
 
 # the API reference: one section per package, as the README's reading order has them
 API = ["cdlite.nn", "cdlite.diffusion", "cdlite.distill", "cdlite.metrics", "cdlite.data",
-       "cdlite.course"]
+       "cdlite.theory", "cdlite.experiments", "cdlite.runs", "cdlite.sweeps", "cdlite.course"]
 
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 
