@@ -187,3 +187,54 @@ def test_the_phase_diagram_and_capacity_answers_with_known_rows():
     rows = [{"distill.student_width": w, "distill.student_depth": 1, "student_f_mem": f,
              "teacher_f_mem": 0.9} for w, f in (("16", 0.1), ("64", 0.3))]
     assert "f_mem changes by +0.20" in "\n".join(capacity_answer(rows, []))
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs whose parent is `pid` (Linux /proc)."""
+    out = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(stat))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Is `pid` running (not gone, not a zombie waiting for its new parent to reap it)?"""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal")
+def test_a_killed_sweep_takes_its_workers_along_and_its_rerun_continues(tmp_path):
+    import tempfile
+    from cdlite.sweeps.tasks import WORK_PREFIX
+    out = tmp_path / "s"
+    cmd = [sys.executable, "-m", "cdlite_cli.main", "sweep", "toy-gaussians", "--quick",
+           "--grid", "distill.steps=40,60", *SETS, "--workers", "2", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    workers = []
+    while time.time() < deadline and len(workers) < 2:  # the pool (and its resource tracker)
+        workers = [p for p in _children(proc.pid) if "spawn_main" in
+                   open(f"/proc/{p}/cmdline").read()]
+        time.sleep(0.05)
+    time.sleep(1.0)  # the workers are inside their tasks
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(map(_alive, workers)):
+        time.sleep(0.1)
+    assert workers and not any(map(_alive, workers))
+    result = invoke(*cmd[3:])  # no stale lock: the same command continues it
+    assert result.exit_code == 0 and "2 done" in result.output, result.output
+    left = [p for p in os.listdir(tempfile.gettempdir()) if p.startswith(WORK_PREFIX)
+            and os.path.exists(os.path.join(tempfile.gettempdir(), p, ".lock"))]
+    from cdlite.locking import holder
+    assert not [p for p in left if holder(os.path.join(tempfile.gettempdir(), p)) is None]

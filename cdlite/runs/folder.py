@@ -7,9 +7,9 @@
     figures/, report.md
 
 The lifecycle:
-- One run owns a folder through `.lock`, created exclusively, holding the owner's PID and host.
-  A second run on the folder is refused with the owner's name; a lock left by a process that no
-  longer runs (a kill, a crash, a power cut) is told apart and reported as such.
+- One run owns a folder through a kernel lock on `.lock` (cdlite.locking): a second run on the
+  folder is refused with the owner's name, and the kernel drops the lock when its process ends,
+  however it ends, so there is no stale lock: a killed run's folder is simply not in use.
 - "status" in metrics.json moves running -> complete | partial | failed. Every write is atomic
   (cdlite.fileio), and each finished stage is saved as it ends, so a kill at any moment leaves a
   folder whose status and metrics say what it holds. "complete" is written last of all, after
@@ -36,7 +36,7 @@ import numpy as np
 from .. import npzio
 from ..errors import CdliteError
 from ..fileio import atomic_file, write_json, write_text
-from .lock import LOCK, acquire_lock, lock_owner, release, who_holds
+from ..locking import LOCK, FolderLock, describe, holder
 
 FINISHED = ("complete", "partial", "failed")
 
@@ -77,16 +77,19 @@ def describe_state(folder) -> tuple[str, str]:
     """(state, one line for a person) of a run folder: complete, partial, failed, running (its
     owner is alive), killed (status running, owner gone) or empty."""
     folder = Path(folder)
-    owner = lock_owner(folder)
+    owner = holder(folder)
+    if owner is not None:
+        return "running", f"{folder} is in use by {describe(owner)}"
+    return _state(folder)
+
+
+def _state(folder: Path) -> tuple[str, str]:
+    """describe_state of a folder that no other process holds (or that this one has locked)."""
     if not (folder / "metrics.json").is_file():
-        if owner and owner["alive"] is not False:
-            return "running", f"{folder} is in use by a run of {who_holds(owner)} (starting)"
         return "empty", f"{folder} holds no run"
     m = read_metrics(folder)
     status = m.get("status")
-    if status == "running":
-        if owner and owner["alive"] is not False:
-            return "running", f"{folder} is in use by a run of {who_holds(owner)}"
+    if status == "running":  # and nobody holds the lock: its process ended without a word
         stage = m.get("stage", "?")
         return "killed", (f"{folder}: the run was stopped without saving (killed, or a second "
                           f"signal) during {stage!r}; it holds the stages that finished before")
@@ -110,6 +113,7 @@ class RunFolder:
         self.stopped = False                  # set when the run was stopped before its end
         self.stop_after: str | None = None    # end the run after this stage (StageLimit)
         self.replaced: Path | None = None     # an earlier run moved aside by force=True
+        self.lock: FolderLock | None = None   # held from create/reopen to finish
 
     # -- creation ---------------------------------------------------------------------------
     @classmethod
@@ -119,18 +123,17 @@ class RunFolder:
         force: then the old run is moved aside), lock it, write config.toml and a metrics.json
         with status "running"."""
         path = Path(path)
-        replaced = _make_room(path, force)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise CdliteError(f"cannot create the run folder {path}: {e.strerror}; choose "
-                              "another --out") from None
-        acquire_lock(path)
+        lock, replaced = _make_room(path, force)
         folder = cls(path, {"recipe": recipe, "seed": seed, "status": "running",
                             "stage": "setup", "stages_done": [], "timings_s": {}}, log=log)
-        folder.replaced = replaced
-        write_text(path / "config.toml", config_toml)
-        folder.save()
+        folder.replaced, folder.lock = replaced, lock
+        try:
+            write_text(path / "config.toml", config_toml)
+            folder.save()
+        except OSError as e:
+            lock.release()
+            raise CdliteError(f"cannot write the run folder {path}: {e.strerror}; free some "
+                              "space or choose another --out") from None
         return folder
 
     @classmethod
@@ -138,27 +141,25 @@ class RunFolder:
         """Take back a stopped run's folder (partial, failed, or killed: its lock is stale) to
         continue it: lock it again, read what it holds, mark it running."""
         path = Path(path)
-        state, line = describe_state(path)
-        if state == "complete":
-            raise CdliteError(f"{line}: there is nothing to resume (`cdlite show {path}`)")
-        if state in ("running", "empty", "damaged"):
-            raise CdliteError(f"{line}; only a partial, failed or killed run can be resumed")
-        owner = lock_owner(path)
-        if owner is not None and owner["alive"] is False:
-            os.remove(path / LOCK)  # the stale lock of a process that no longer runs
-        acquire_lock(path)
+        lock = FolderLock.acquire(path, what="run")
         try:
+            state, line = _state(path)
+            if state == "complete":
+                raise CdliteError(f"{line}: there is nothing to resume (`cdlite show {path}`)")
+            if state in ("empty", "damaged"):
+                raise CdliteError(f"{line}; only a partial, failed or killed run can be resumed")
             metrics = read_metrics(path)
             samples = {}
             if (path / "samples.npz").is_file():
                 samples = dict(npzio.load(path / "samples.npz"))
         except BaseException:
-            release(path)
+            lock.release()
             raise
         for key in ("interrupted_in", "error"):  # they described the stop, now undone
             metrics.pop(key, None)
         metrics["status"] = "running"
         folder = cls(path, metrics, samples, log=log)
+        folder.lock = lock
         folder.save(samples=False)
         return folder
 
@@ -208,8 +209,11 @@ class RunFolder:
             self.metrics["interrupted_in"] = self.metrics.get("stage")
         if error:
             self.metrics["error"] = error
-        self.save()
-        release(self.path)
+        try:
+            self.save()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
         if status == "complete" and self.replaced is not None:
             shutil.rmtree(self.replaced, ignore_errors=True)
             self.replaced = None
@@ -228,23 +232,40 @@ def write_samples(path: Path, samples: dict) -> None:
                                           allow_pickle=False)
 
 
-def _make_room(path: Path, force: bool) -> Path | None:
-    """Check that `path` can take a new run; with force, move an earlier run aside."""
+def _make_room(path: Path, force: bool) -> tuple[FolderLock, Path | None]:
+    """Create and lock `path` for a new run, after checking that it can take one; with force, an
+    earlier run is moved aside (FOLDER.old-...) and the new run gets a fresh folder. Returns the
+    lock and the folder moved aside (or None)."""
     if path.exists() and not path.is_dir():
         raise CdliteError(f"--out {path} is a file; give a folder for the run")
-    if not path.exists() or not any(path.iterdir()):
-        return None
-    state, line = describe_state(path)
-    if state == "running":
-        raise CdliteError(f"{line}; wait for it to finish or choose another --out")
-    if not force:
-        advice = (f"resume it with `cdlite run --resume {path}`, " if state in
-                  ("partial", "killed", "failed") else "")
-        raise CdliteError(f"{line}; {advice}choose another --out, or add --force to move it "
-                          "aside and start over")
-    aside = path.with_name(f"{path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
     try:
-        os.rename(path, aside)
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise CdliteError(f"cannot move the earlier run {path} aside: {e.strerror}") from None
-    return aside
+        raise CdliteError(f"cannot create the run folder {path}: {e.strerror}; choose "
+                          "another --out") from None
+    lock = FolderLock.acquire(path, what="run")
+    try:
+        if not any(p.name != LOCK for p in path.iterdir()):
+            return lock, None
+        state, line = _state(path)
+        if not force:
+            advice = (f"resume it with `cdlite run --resume {path}`, " if state in
+                      ("partial", "killed", "failed") else "")
+            raise CdliteError(f"{line}; {advice}choose another --out, or add --force to move it "
+                              "aside and start over")
+        aside = path.with_name(f"{path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}-"
+                               f"{os.getpid()}")
+        try:
+            os.rename(path, aside)
+            path.mkdir()
+        except OSError as e:
+            raise CdliteError(f"cannot move the earlier run {path} aside: {e.strerror}") \
+                from None
+        new = FolderLock.acquire(path, what="run")
+    except BaseException:
+        lock.release()
+        raise
+    lock.release()  # the lock of the folder moved aside (its file stays there, unlocked)
+    with contextlib.suppress(OSError):
+        os.remove(aside / LOCK)
+    return new, aside

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..config import flatten, override, to_toml
 from ..errors import CdliteError
 from ..fileio import write_json, write_text
+from ..locking import FolderLock
 from .recipe import Recipe
 from .folder import RunFolder, StageLimit
 from .signals import stop_on_signals
@@ -174,17 +175,24 @@ def run_seeds(recipe: Recipe, cfg, seeds, out, log=None, force: bool = False,
         raise CdliteError(f"recipe {recipe.name!r} has no summary over seeds; drop --seeds (use "
                           "--seed N for another draw)")
     out = Path(out() if callable(out) else out)
-    if (out / "summary.json").exists() and not force:
-        raise CdliteError(f"{out} already holds a summary of seeds (summary.json); choose "
-                          "another --out or add --force")
-    runs = [run_recipe(recipe, replace(cfg, seed=int(s)), out / f"seed-{s}", log, force,
-                       progress) for s in seeds]
-    summary = recipe.summarize(runs)
-    write_json(out / "summary.json", summary)
-    write_text(out / "report.md", f"# cdlite: {recipe.name} over seeds {list(seeds)}\n\n"
-               "Mean ± standard deviation over seeds; each seed's folder (seed-N/) has its own "
-               "report and figures.\n\n```\n" + recipe.seed_table(summary) + "\n```\n\n"
-               + summary.get("conclusion", "") + "\n")
+    if out.exists() and not out.is_dir():
+        raise CdliteError(f"--out {out} is a file; give a folder for the seeds")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CdliteError(f"cannot create {out}: {e.strerror}; choose another --out") from None
+    with FolderLock.acquire(out, what="seeds"):
+        if (out / "summary.json").exists() and not force:
+            raise CdliteError(f"{out} already holds a summary of seeds (summary.json); choose "
+                              "another --out or add --force")
+        runs = [run_recipe(recipe, replace(cfg, seed=int(s)), out / f"seed-{s}", log, force,
+                           progress) for s in seeds]
+        summary = recipe.summarize(runs)
+        write_json(out / "summary.json", summary)
+        write_text(out / "report.md", f"# cdlite: {recipe.name} over seeds {list(seeds)}\n\n"
+                   "Mean ± standard deviation over seeds; each seed's folder (seed-N/) has its "
+                   "own report and figures.\n\n```\n" + recipe.seed_table(summary) +
+                   "\n```\n\n" + summary.get("conclusion", "") + "\n")
     return summary
 
 

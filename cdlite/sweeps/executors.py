@@ -8,18 +8,35 @@ done, result(future) (raises what the task raised), cancel() and close().
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 
 from ..errors import CdliteError
 
 
-def _worker_start():
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+def _worker_start(client_pid: int):
     """In each pool worker: Ctrl-C belongs to the client, which cancels the sweep (a worker
-    would otherwise die mid-cell); BLAS threads as cdlite sets them (inherited environment)."""
+    would otherwise die mid-cell); SIGTERM ends the worker through Python, so that its task's
+    temporary folder is removed; on Linux the worker gets SIGTERM when the client dies, however
+    it dies (a SIGKILL too), so no worker outlives its sweep. BLAS threads as cdlite sets them
+    (inherited environment). Task folders of killed workers are removed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != client_pid:  # the client died before prctl: nobody to work for
+        os._exit(1)
     import cdlite  # noqa: F401
+    from . import tasks
+    tasks.CLIENT_PID = client_pid
+    tasks.remove_orphans()
 
 
 class LocalPool:
@@ -34,7 +51,8 @@ class LocalPool:
             raise CdliteError(f"--workers {workers}: give at least 1")
         self.pool = cf.ProcessPoolExecutor(self.workers,
                                            mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=_worker_start)
+                                           initializer=_worker_start,
+                                           initargs=(os.getpid(),))
 
     def submit(self, fn, *args):
         return self.pool.submit(fn, *args)

@@ -28,9 +28,9 @@ from ..errors import CdliteError
 from ..fileio import write_json
 from ..catalog import get_recipe
 from ..runs.folder import describe_state, read_json
-from ..runs.lock import acquire_lock, release
+from ..locking import FolderLock
 from ..runs.signals import stop_on_signals
-from .tasks import cell_task, read_tree, shared_task, write_tree
+from .tasks import cell_task, read_tree, remove_orphans, shared_task, write_tree
 
 MAX_CELLS = 1000  # a grid bigger than this needs --yes
 
@@ -175,6 +175,14 @@ def _install(out: Path, rel: str, files: dict) -> None:
     os.replace(tmp, final)
 
 
+def _remove_unfinished_installs(out: Path) -> None:
+    """The temporary folders of installs that a killed session left (only the lock's holder
+    installs, so any there now are left over)."""
+    for parent in (out / "cells", out / "shared"):
+        for tmp in parent.glob("*.tmp-*") if parent.is_dir() else ():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _read_shared(out: Path, key: str):
     """The files a shared task of an earlier session left, or None."""
     folder = out / "shared" / key
@@ -197,8 +205,10 @@ def run_sweep(spec: SweepSpec, out, executor_factory, log=None, yes: bool = Fals
     if out.exists() and not out.is_dir():
         raise CdliteError(f"--out {out} is a file; give a folder for the sweep")
     out.mkdir(parents=True, exist_ok=True)
-    acquire_lock(out)
+    lock = FolderLock.acquire(out, what="sweep")
     try:
+        _remove_unfinished_installs(out)
+        remove_orphans()
         ledger = Ledger(out, spec, cells)
         todo = [c for c in cells if ledger.state[c.folder]["status"] != "done"]
         log(f"sweep {out}: {len(cells)} cells, {len(cells) - len(todo)} done, "
@@ -215,7 +225,7 @@ def run_sweep(spec: SweepSpec, out, executor_factory, log=None, yes: bool = Fals
         if on_done is not None:
             on_done(out, ledger)
     finally:
-        release(out)
+        lock.release()
     return ledger.counts()
 
 
