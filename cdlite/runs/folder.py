@@ -1,7 +1,9 @@
 """The run folder (docs/design.md §7) and its lifecycle: a folder never claims more than it holds.
 
+    cdlite.json    what the folder is: a run, its recipe, seed and config hash (identity.py)
     config.toml    the resolved config, with the recipe's name first (what --config reads back)
-    metrics.json   everything measured so far, and "status"
+    metrics.json   everything measured so far, "status", and "files": the size and SHA-256 of
+                   every file a finished stage left (samples.npz, checkpoints/*.npz)
     samples.npz    the sample sets so far (plain float32 arrays)
     checkpoints/   the models (and, for resume, their training state)
     figures/, report.md
@@ -19,11 +21,16 @@ The lifecycle:
   it was (status "running", so `cdlite show` reports it as stopped mid-write).
 - A failure keeps the finished stages' results and marks the folder failed, with the error.
 - `force=True` moves an earlier run aside (FOLDER.old-<time>) instead of writing into it, and
-  removes it once the new run is complete: a folder never mixes two runs.
+  removes it once the new run is complete: a folder never mixes two runs. Only a run folder is
+  ever moved: a folder of another kind, or holding files cdlite did not write, is refused.
+- A resumed run trusts a finished stage only if the files it left are there and whole (their
+  sizes and hashes in metrics.json): a missing or changed file makes that stage, and every later
+  one, run again.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -37,6 +44,7 @@ from .. import npzio
 from ..errors import CdliteError
 from ..fileio import atomic_file, write_json, write_text
 from ..locking import LOCK, FolderLock, describe, holder
+from .identity import check_target, declare, text_hash
 
 FINISHED = ("complete", "partial", "failed")
 
@@ -128,6 +136,7 @@ class RunFolder:
                             "stage": "setup", "stages_done": [], "timings_s": {}}, log=log)
         folder.replaced, folder.lock = replaced, lock
         try:
+            declare(path, "run", recipe=recipe, seed=seed, config=text_hash(config_toml))
             write_text(path / "config.toml", config_toml)
             folder.save()
         except OSError as e:
@@ -137,9 +146,10 @@ class RunFolder:
         return folder
 
     @classmethod
-    def reopen(cls, path, log=None) -> RunFolder:
-        """Take back a stopped run's folder (partial, failed, or killed: its lock is stale) to
-        continue it: lock it again, read what it holds, mark it running."""
+    def reopen(cls, path, log=None, check=None) -> RunFolder:
+        """Take back a stopped run's folder (partial, failed, or killed) to continue it: lock it,
+        check(path) that it is the run the caller means (identity), read what it holds (a
+        finished stage whose files are missing or changed is undone), mark it running."""
         path = Path(path)
         lock = FolderLock.acquire(path, what="run")
         try:
@@ -148,7 +158,10 @@ class RunFolder:
                 raise CdliteError(f"{line}: there is nothing to resume (`cdlite show {path}`)")
             if state in ("empty", "damaged"):
                 raise CdliteError(f"{line}; only a partial, failed or killed run can be resumed")
+            if check is not None:
+                check(path)
             metrics = read_metrics(path)
+            _undo_stages_with_bad_files(path, metrics, log or (lambda *a: None))
             samples = {}
             if (path / "samples.npz").is_file():
                 samples = dict(npzio.load(path / "samples.npz"))
@@ -196,9 +209,21 @@ class RunFolder:
         self.metrics["timings_s"][name] = round(time.perf_counter() - start, 3)
         if name not in self.metrics["stages_done"]:  # (the report is redone on resume)
             self.metrics["stages_done"].append(name)
-        self.save()
+        if self.samples:
+            write_samples(self.path / "samples.npz", self.samples)
+        self.record_files(name)
+        self.save(samples=False)
         if name == self.stop_after:
             raise StageLimit(name)
+
+    def record_files(self, stage: str | None) -> None:
+        """Note the size and hash of every file the stages left (samples.npz, checkpoints/):
+        new ones as files of `stage` (None: note only the files already noted)."""
+        files = self.metrics.setdefault("files", {})
+        for rel in _stage_files(self.path):
+            if rel in files or stage is not None:
+                old = files.get(rel, {})
+                files[rel] = {**_file_record(self.path / rel), "stage": old.get("stage", stage)}
 
     def finish(self, status: str, error: str | None = None) -> None:
         """The last write of a run: its status (complete, partial or failed), then the lock is
@@ -210,7 +235,10 @@ class RunFolder:
         if error:
             self.metrics["error"] = error
         try:
-            self.save()
+            if self.samples:
+                write_samples(self.path / "samples.npz", self.samples)
+            self.record_files(None)  # what a stopped stage rewrote is noted as it now is
+            self.save(samples=False)
         finally:
             if self.lock is not None:
                 self.lock.release()
@@ -232,6 +260,62 @@ def write_samples(path: Path, samples: dict) -> None:
                                           allow_pickle=False)
 
 
+# --- the files a stage leaves -------------------------------------------------------------------
+
+def _stage_files(path: Path) -> list[str]:
+    """samples.npz and checkpoints/*.npz of a run folder, as relative paths."""
+    found = ["samples.npz"] if (path / "samples.npz").is_file() else []
+    return found + sorted(f"checkpoints/{p.name}" for p in (path / "checkpoints").glob("*.npz"))
+
+
+def _file_record(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _file_problem(path: Path, record: dict) -> str | None:
+    if not path.is_file():
+        return "is missing"
+    if path.stat().st_size != record.get("bytes"):
+        return (f"has {path.stat().st_size:,} bytes, not the {record.get('bytes')} it was "
+                "written with")
+    if _file_record(path)["sha256"] != record.get("sha256"):
+        return "was changed after it was written (its SHA-256 differs)"
+    return None
+
+
+def _undo_stages_with_bad_files(path: Path, metrics: dict, log) -> None:
+    """A finished stage counts only if its files are whole: the first stage with a missing or
+    changed file, and every later one, are taken out of stages_done, and their files removed
+    (they are written again when the stages run again)."""
+    files = metrics.get("files")
+    done = metrics.get("stages_done")
+    if not isinstance(files, dict) or not isinstance(done, list):
+        return
+    bad = {}
+    for rel, record in files.items():
+        why = _file_problem(path / rel, record) if isinstance(record, dict) else "is damaged"
+        if why:
+            bad[rel] = why
+    stages = [files[rel].get("stage") if isinstance(files[rel], dict) else None for rel in bad]
+    first = min((done.index(s) for s in stages if s in done), default=0 if bad else None)
+    if first is None:
+        return
+    undone = done[first:]
+    rel, why = next(iter(bad.items()))
+    log(f"{path / rel} {why}: the stages from {undone[0] if undone else 'the start'} run again")
+    metrics["stages_done"] = done[:first]
+    for rel in list(files):
+        record = files[rel]
+        if rel in bad or not isinstance(record, dict) or record.get("stage") in undone:
+            with contextlib.suppress(OSError):
+                os.remove(path / rel)
+            del files[rel]
+
+
 def _make_room(path: Path, force: bool) -> tuple[FolderLock, Path | None]:
     """Create and lock `path` for a new run, after checking that it can take one; with force, an
     earlier run is moved aside (FOLDER.old-...) and the new run gets a fresh folder. Returns the
@@ -245,7 +329,7 @@ def _make_room(path: Path, force: bool) -> tuple[FolderLock, Path | None]:
                           "another --out") from None
     lock = FolderLock.acquire(path, what="run")
     try:
-        if not any(p.name != LOCK for p in path.iterdir()):
+        if check_target(path, "run") is None:
             return lock, None
         state, line = _state(path)
         if not force:

@@ -5,35 +5,26 @@ The same code serves every recipe: cli/ calls these functions and never names a 
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import sys
+import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..config import flatten, override, to_toml
+from ..config import flatten, override, read_toml, to_dict, to_toml
 from ..errors import CdliteError
 from ..fileio import write_json, write_text
 from ..locking import FolderLock
 from .recipe import Recipe
-from .folder import RunFolder, StageLimit
+from .checkpoints import check_belongs
+from .folder import RunFolder, StageLimit, describe_state, read_json
+from .identity import check_target, declare, kind_of, read_mark, text_hash
 from .signals import stop_on_signals
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-
 def load_toml(path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise CdliteError(f"config file {path} does not exist") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise CdliteError(f"config file {path} is not valid TOML: {e}") from None
-    except OSError as e:
-        raise CdliteError(f"cannot read config file {path}: {e.strerror}") from None
+    """A config file (--config, a run's config.toml, a sweep spec), read with a size limit."""
+    return read_toml(path)
 
 
 def parse_sets(sets) -> list:
@@ -106,22 +97,40 @@ def refuse_with_resume(**flags) -> None:
 
 
 def resume_run(path, get_recipe, log=None, progress: bool | None = None):
-    """Continue the stopped run in `path` (partial, failed or killed) with the config it saved;
-    returns its summary for the terminal. Finished stages are kept; a training stage continues
-    from its last saved state, so the result is the run that was never stopped, bit for bit
-    (on the CPU). get_recipe(name) finds the recipe config.toml names (cdlite.catalog's: the
-    runner is below the catalogue, so it is handed the lookup rather than importing it)."""
+    """Continue the stopped run in `path` (partial, failed or killed) with the config it saved,
+    or the stopped --seeds folder `path`; returns the summary for the terminal. Finished stages
+    are kept; a training stage continues from its last saved state, so the result is the run
+    that was never stopped, bit for bit (on the CPU). get_recipe(name) finds the recipe
+    config.toml names (cdlite.catalog's: the runner is below the catalogue, so it is handed the
+    lookup rather than importing it)."""
     log = log or (lambda *a: None)
     path = Path(path)
+    if kind_of(path) == "seeds":
+        return _resume_seeds(path, get_recipe, log, progress)
+    recipe, cfg = _saved_config(path, get_recipe)
+    prepared = recipe.prepare(cfg)
+
+    def same_run(folder):  # under the folder's lock, before anything is changed
+        mark = read_mark(folder)
+        text = config_toml(recipe, cfg)
+        if mark is not None and mark.get("config") != text_hash(text):
+            raise CdliteError(f"{folder}/config.toml was edited after the run started (config "
+                              f"{text_hash(text)}, the run's is {mark.get('config')}); put it "
+                              f"back, or start a new run from it: `cdlite run {recipe.name} "
+                              f"--config {folder}/config.toml --out NEW_FOLDER`")
+        check_belongs(folder, to_dict(cfg))
+    folder = RunFolder.reopen(path, log, check=same_run)
+    log(f"resuming {path} after: {', '.join(folder.metrics['stages_done']) or 'setup'}")
+    return recipe.table(drive(recipe, cfg, folder, prepared, log, progress))
+
+
+def _saved_config(path: Path, get_recipe):
+    """(recipe, config) of the run folder `path`, from its config.toml."""
     if not (path / "config.toml").is_file():
         raise CdliteError(f"{path} is not a run folder (no config.toml); nothing to resume")
     saved = load_toml(path / "config.toml")
     recipe = get_recipe(str(saved.pop("recipe", "")))
-    cfg = override(recipe.defaults, flatten(saved))
-    prepared = recipe.prepare(cfg)
-    folder = RunFolder.reopen(path, log)
-    log(f"resuming {path} after: {', '.join(folder.metrics['stages_done']) or 'setup'}")
-    return recipe.table(drive(recipe, cfg, folder, prepared, log, progress))
+    return recipe, override(recipe.defaults, flatten(saved))
 
 
 def drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> dict:
@@ -170,30 +179,90 @@ def _partial_report(recipe: Recipe, folder: RunFolder, cfg, log) -> None:
 
 def run_seeds(recipe: Recipe, cfg, seeds, out, log=None, force: bool = False,
               progress: bool | None = None) -> dict:
-    """Run cfg once per seed into out/seed-<s>/ and summarise mean and spread."""
+    """Run cfg once per seed into out/seed-<s>/ and summarise mean and spread. The folder is a
+    "seeds" folder (cdlite.json: recipe, seeds, config of the first seed): an interrupted one is
+    continued by `cdlite run --resume OUT`; with force an earlier one is moved aside whole, and
+    removed only once the new one is complete."""
     if recipe.summarize is None:
         raise CdliteError(f"recipe {recipe.name!r} has no summary over seeds; drop --seeds (use "
                           "--seed N for another draw)")
     out = Path(out() if callable(out) else out)
-    if out.exists() and not out.is_dir():
-        raise CdliteError(f"--out {out} is a file; give a folder for the seeds")
+    seeds = [int(s) for s in seeds]
+    text = config_toml(recipe, cfg)
+    identity = {"recipe": recipe.name, "seeds": seeds, "config": text_hash(text)}
+    with _seeds_folder(out, force) as (lock, replaced):
+        declare(out, "seeds", **identity)
+        write_text(out / "config.toml", text)
+        summary = _seeds_into(recipe, cfg, seeds, out, log, progress)
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
+    return summary
+
+
+@contextlib.contextmanager
+def _seeds_folder(out: Path, force: bool):
+    """Create and lock the seeds folder `out`; an earlier one is refused (resume it) or, with
+    force, moved aside whole: two runs never mix in it."""
+    found = check_target(out, "seeds")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CdliteError(f"cannot create {out}: {e.strerror}; choose another --out") from None
-    with FolderLock.acquire(out, what="seeds"):
-        if (out / "summary.json").exists() and not force:
-            raise CdliteError(f"{out} already holds a summary of seeds (summary.json); choose "
-                              "another --out or add --force")
-        runs = [run_recipe(recipe, replace(cfg, seed=int(s)), out / f"seed-{s}", log, force,
-                           progress) for s in seeds]
-        summary = recipe.summarize(runs)
-        write_json(out / "summary.json", summary)
-        write_text(out / "report.md", f"# cdlite: {recipe.name} over seeds {list(seeds)}\n\n"
-                   "Mean ± standard deviation over seeds; each seed's folder (seed-N/) has its "
-                   "own report and figures.\n\n```\n" + recipe.seed_table(summary) +
-                   "\n```\n\n" + summary.get("conclusion", "") + "\n")
+    replaced = None
+    with FolderLock.acquire(out, what="seeds") as lock:
+        if found is not None:
+            if not force:
+                held = ("a complete --seeds run (summary.json); " if (out / "summary.json")
+                        .is_file() else "an interrupted --seeds run; continue it with "
+                        f"`cdlite run --resume {out}`, ")
+                raise CdliteError(f"{out} already holds {held}choose another --out, or add "
+                                  "--force to move it aside and start over")
+            replaced = out.with_name(f"{out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}-"
+                                     f"{os.getpid()}")
+            os.rename(out, replaced)
+            out.mkdir()
+            with FolderLock.acquire(out, what="seeds") as new:
+                yield new, replaced
+                return
+        yield lock, replaced
+
+
+def _seeds_into(recipe: Recipe, cfg, seeds: list, out: Path, log, progress) -> dict:
+    """Each seed's run (a complete one is kept, a stopped one resumed), then the summary."""
+    runs = []
+    for s in seeds:
+        folder = out / f"seed-{s}"
+        state = describe_state(folder)[0] if folder.is_dir() else "empty"
+        if state == "complete":
+            runs.append(read_json(folder / "metrics.json", "run's metrics.json"))
+        elif state in ("partial", "killed", "failed"):
+            log(f"resuming {folder}")
+            resume_run(folder, lambda name: recipe, log, progress)
+            runs.append(read_json(folder / "metrics.json", "run's metrics.json"))
+        else:
+            runs.append(run_recipe(recipe, replace(cfg, seed=s), folder, log, False, progress))
+    summary = recipe.summarize(runs)
+    write_json(out / "summary.json", summary)
+    write_text(out / "report.md", f"# cdlite: {recipe.name} over seeds {seeds}\n\n"
+               "Mean ± standard deviation over seeds; each seed's folder (seed-N/) has its "
+               "own report and figures.\n\n```\n" + recipe.seed_table(summary) +
+               "\n```\n\n" + summary.get("conclusion", "") + "\n")
     return summary
+
+
+def _resume_seeds(path: Path, get_recipe, log, progress) -> str:
+    """Continue the --seeds folder `path`: the seeds not yet complete, then the summary."""
+    mark = read_mark(path)
+    if mark is None:
+        raise CdliteError(f"{path} holds seeds of a cdlite older than its cdlite.json; rerun "
+                          "it with `cdlite run RECIPE --seeds K --out NEW_FOLDER`")
+    recipe, cfg = _saved_config(path, get_recipe)
+    if text_hash(config_toml(recipe, cfg)) != mark.get("config"):
+        raise CdliteError(f"{path}/config.toml was edited after the seeds started; put it back, "
+                          "or start again in another folder")
+    with FolderLock.acquire(path, what="seeds"):
+        summary = _seeds_into(recipe, cfg, [int(s) for s in mark["seeds"]], path, log, progress)
+    return recipe.seed_table(summary)
 
 
 def default_out(recipe_name: str, quick: bool) -> Path:

@@ -28,6 +28,7 @@ from ..errors import CdliteError
 from ..fileio import write_json
 from ..catalog import get_recipe
 from ..runs.folder import describe_state, read_json
+from ..runs.identity import check_target, declare, text_hash
 from ..locking import FolderLock
 from ..runs.signals import stop_on_signals
 from .tasks import cell_task, read_tree, remove_orphans, shared_task, write_tree
@@ -202,11 +203,16 @@ def run_sweep(spec: SweepSpec, out, executor_factory, log=None, yes: bool = Fals
         raise CdliteError(f"this grid has {len(cells)} cells (more than {MAX_CELLS}); check "
                           "--grid and --seeds, and add --yes to run them all")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise CdliteError(f"--out {out} is a file; give a folder for the sweep")
-    out.mkdir(parents=True, exist_ok=True)
+    check_target(out, "sweep")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CdliteError(f"cannot create the sweep folder {out}: {e.strerror}; choose another "
+                          "--out") from None
     lock = FolderLock.acquire(out, what="sweep")
     try:
+        check_target(out, "sweep")  # again, now that nobody else can write it
+        declare(out, "sweep", recipe=spec.recipe, spec=text_hash(json.dumps(spec.to_dict())))
         _remove_unfinished_installs(out)
         remove_orphans()
         ledger = Ledger(out, spec, cells)

@@ -22,6 +22,7 @@ from pathlib import Path
 from ..config import override
 from ..catalog import get_recipe
 from ..runs.folder import RunFolder
+from ..runs.identity import declare, text_hash
 from ..locking import LOCK, FolderLock, holder
 from ..runs.runner import drive, config_toml
 
@@ -105,7 +106,9 @@ def cell_task(recipe_name: str, settings: list, shared: dict | None = None) -> d
         path = tmp / "run"
         if shared:
             write_tree(path, shared)
-            (path / "config.toml").write_text(config_toml(recipe, cfg), encoding="utf-8")
+            text = config_toml(recipe, cfg)  # the cell's own config and identity
+            declare(path, "run", recipe=recipe.name, seed=cfg.seed, config=text_hash(text))
+            (path / "config.toml").write_text(text, encoding="utf-8")
             folder = RunFolder.reopen(path)
         else:
             folder = _start(recipe, cfg, path)
