@@ -19,7 +19,8 @@ from cdlite_cli.errors import friendly_errors
               help="A setting for every cell (repeatable).")
 @click.option("--seeds", type=click.IntRange(1), default=None,
               help="Seeds per grid point: seed, seed+1, ... [default: 1; a study's own].")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="The first seed [default: 0; a study's or spec's own].")
 @click.option("--quick", is_flag=True, help="The recipe's (or study's) short variant.")
 @click.option("--spec", "spec_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="A TOML sweep spec: recipe, seeds, quick, [set], [grid].")
@@ -50,11 +51,13 @@ def sweep(name, grid, sets, seeds, seed, quick, spec_file, out, workers, schedul
                   (lambda msg: click.echo(msg, err=True)), click.echo)
 
 
-def make_spec(name, grid, sets, seeds, seed, quick, spec_file):
-    """The spec a `cdlite sweep` runs: a spec file, a study, or a recipe with a grid."""
+def make_spec(name, grid, sets, seeds, seed, quick, spec_file, yes=False):
+    """The spec a `cdlite sweep` runs: a spec file, a study, or a recipe with a grid; its cell
+    count is checked before anything is built."""
     from cdlite.catalog import RECIPES
     from cdlite.errors import CdliteError
     from cdlite.runs.runner import load_toml, parse_sets
+    from cdlite.sizes import check_grid
     from cdlite.sweeps.studies import STUDIES
     from cdlite.sweeps.sweep import SweepSpec, parse_grid
     if spec_file is not None:
@@ -73,8 +76,12 @@ def make_spec(name, grid, sets, seeds, seed, quick, spec_file):
         raise CdliteError(f"unknown recipe or study {name!r}; choose a recipe "
                           f"({', '.join(RECIPES)}) or a study ({', '.join(STUDIES)})")
     extra = tuple(parse_sets(sets))
-    new_seeds = tuple(range(seed, seed + seeds)) if seeds else None
-    return replace(spec, sets=spec.sets + extra, seeds=new_seeds or spec.seeds)
+    if seeds is None and seed is None:
+        return replace(spec, sets=spec.sets + extra)
+    count = seeds if seeds is not None else len(spec.seeds)
+    first = seed if seed is not None else 0 if seeds is not None else spec.seeds[0]
+    check_grid(spec.grid, count, yes)  # before a tuple of --seeds 100000000 is made
+    return replace(spec, sets=spec.sets + extra, seeds=tuple(range(first, first + count)))
 
 
 def run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler, yes,
@@ -83,8 +90,14 @@ def run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler
     from cdlite.errors import CdliteError
     from cdlite.sweeps.executors import make_executor
     from cdlite.sweeps.studies import finish, summary_table
-    from cdlite.sweeps.sweep import expand, run_sweep
-    spec = make_spec(name, grid, sets, seeds, seed, quick, spec_file)
+    from cdlite.addresses import scheduler_address
+    from cdlite.settings import check_environment
+    from cdlite.sweeps.sweep import check_spec, expand, run_sweep
+    check_environment()
+    if scheduler is not None:
+        scheduler = scheduler_address(scheduler)
+    spec = make_spec(name, grid, sets, seeds, seed, quick, spec_file, yes)
+    check_spec(spec, yes)
     if dry_run:
         cells = expand(spec)
         shared = len({c.share for c in cells})

@@ -238,3 +238,74 @@ def test_a_killed_sweep_takes_its_workers_along_and_its_rerun_continues(tmp_path
             and os.path.exists(os.path.join(tempfile.gettempdir(), p, ".lock"))]
     from cdlite.locking import holder
     assert not [p for p in left if holder(os.path.join(tempfile.gettempdir(), p)) is None]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--grid", "seed=0,1,2"], "--seeds K"),
+    (["--grid", "distill.steps=40", "--set", "seed=3"], "--seed S and --seeds K"),
+    (["--grid", "distill.steps=40,40"], "gives 40 twice"),
+    (["--grid", "distill.steps=40,4e1"], "are the same run"),
+    (["--grid", "distill.steps=40", "--scheduler", "http://127.0.0.1:8787"], "a web page"),
+])
+def test_sweeps_say_what_they_run(tmp_path, args, message):
+    result = invoke("sweep", "toy-gaussians", "--quick", *args, "--out", tmp_path / "s")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_seed_is_honoured_without_seeds(tmp_path):
+    result = invoke("sweep", "toy-gaussians", "--quick", "--grid", "distill.steps=40",
+                    "--seed", 5, "--dry-run")
+    assert result.exit_code == 0 and "seed=5" in result.output and "seed=0" not in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["--grid", "distill.steps=" + ",".join(map(str, range(1, 1001))),
+     "--grid", "teacher.steps=" + ",".join(map(str, range(1, 1001))),
+     "--grid", "distill.N=" + ",".join(map(str, range(2, 1002)))],
+    ["--grid", "distill.steps=40", "--seeds", "100000000"],
+])
+@pytest.mark.parametrize("dry", [[], ["--dry-run"]])
+def test_a_huge_sweep_is_refused_within_a_second(tmp_path, args, dry):
+    start = time.perf_counter()
+    result = invoke("sweep", "toy-gaussians", "--quick", *args, *dry, "--out", tmp_path / "s")
+    assert time.perf_counter() - start < 1.0
+    assert result.exit_code == 2 and "add --yes" in result.output
+
+
+def test_a_spec_file_is_typed_like_a_config(tmp_path):
+    spec = tmp_path / "spec.toml"
+    for body, message in (('recipe = "toy-gaussians"\nquick = "no"\n', "quick='no' (must be "
+                           "true or false)"),
+                          ('recipe = "toy-gaussians"\nseeds = "3"\n', "seeds='3'"),
+                          ('recipe = "toy-gaussians"\nseeds = [1, 1]\n', "a seed twice"),
+                          ('recipe = "toy-gaussians"\ngrid = 3\n', "[grid] table")):
+        spec.write_text(body)
+        result = invoke("sweep", "--spec", spec, "--dry-run")
+        assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_a_sweep_checks_its_cells_ledger_and_shared_teacher(pool_sweep, tmp_path):
+    import shutil
+    out = tmp_path / "s"
+    shutil.copytree(pool_sweep[0], out)
+    args = ["sweep", "toy-gaussians", "--quick", *GRID, *SETS, "--workers", 2, "--out", out]
+    cells = sorted((out / "cells").iterdir())
+    before = [(c / "metrics.json").read_bytes() for c in cells]
+    (out / "sweep.json").unlink()  # rebuilt from the cell folders, whose identities agree
+    result = invoke(*args)
+    assert result.exit_code == 0 and "2 done, 0 to run" in result.output, result.output
+    assert [(c / "metrics.json").read_bytes() for c in cells] == before
+    assert [c["status"] for c in ledger(out)["cells"]] == ["done", "done"]
+    tmp = out / "swap"
+    cells[0].rename(tmp)  # swapped cells: each folder holds the other cell's run
+    cells[1].rename(cells[0])
+    tmp.rename(cells[1])
+    teacher = next((out / "shared").iterdir()) / "checkpoints" / "teacher.npz"
+    teacher.write_bytes(teacher.read_bytes()[:100])  # a damaged shared teacher
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("holds another run") == 2
+    assert "teacher.npz has 100 bytes" in result.output and "runs again" in result.output
+    assert [without_timings(c / "metrics.json") for c in cells] == \
+        [without_timings(pool_sweep[0] / "cells" / c.name / "metrics.json") for c in cells]

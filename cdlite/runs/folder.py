@@ -276,7 +276,8 @@ def _file_record(path: Path) -> dict:
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
-def _file_problem(path: Path, record: dict) -> str | None:
+def file_problem(path: Path, record: dict) -> str | None:
+    """What is wrong with `path` against its record {bytes, sha256} (None when nothing)."""
     if not path.is_file():
         return "is missing"
     if path.stat().st_size != record.get("bytes"):
@@ -297,7 +298,7 @@ def _undo_stages_with_bad_files(path: Path, metrics: dict, log) -> None:
         return
     bad = {}
     for rel, record in files.items():
-        why = _file_problem(path / rel, record) if isinstance(record, dict) else "is damaged"
+        why = file_problem(path / rel, record) if isinstance(record, dict) else "is damaged"
         if why:
             bad[rel] = why
     stages = [files[rel].get("stage") if isinstance(files[rel], dict) else None for rel in bad]

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 
+from ..addresses import probe_scheduler, scheduler_address
 from ..errors import CdliteError
 
 
@@ -81,10 +82,13 @@ class DaskCluster:
     name = "Dask cluster"
 
     def __init__(self, address: str, timeout: float = 8.0):
+        address = scheduler_address(address)  # tcp://HOST:PORT, or one line
         try:
             from dask.distributed import Client
         except ImportError:
             raise CdliteError("--scheduler needs Dask: pip install 'cdlite[dask]'") from None
+        # the peer must greet as a Dask scheduler before a Client reads a length from it
+        probe_scheduler(address, timeout=min(timeout, 5.0))
         try:
             self.client = Client(address, timeout=f"{timeout}s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as e:
