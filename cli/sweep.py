@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cdlite_cli.errors import friendly_errors
+from cdlite_cli.errors import computing
 
 
 @click.command()
@@ -33,7 +33,7 @@ from cdlite_cli.errors import friendly_errors
 @click.option("--yes", is_flag=True, help="Run a grid of more than 1,000 cells.")
 @click.option("--dry-run", is_flag=True, help="List the cells and stop.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-@friendly_errors
+@computing
 def sweep(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler, yes,
           dry_run, quiet):
     """Run a grid of configs x seeds (or a shipped study) as a task graph; each cell is a run

@@ -19,6 +19,7 @@ from ..errors import CdliteError
 from ..nn.loop import TrainState
 from ..nn.networks import NETWORKS, make_network
 from ..npzio import check_budget
+from ..sizes import check_config
 
 MODELS = ("teacher", "student")
 
@@ -89,6 +90,7 @@ def network_of(spec, path):
     except TypeError as e:
         raise CdliteError(f"{path}: its header describes an unknown network setting ({e})") \
             from None
+    check_config(cfg)  # depth 1e9 is refused before its layers are listed
     net = make_network(cfg, d)
     check_budget(4 * sum(math.prod(s) for s in net.param_shapes().values()),
                  f"the network of {path}")

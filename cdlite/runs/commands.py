@@ -13,6 +13,7 @@ from ..errors import CdliteError
 from ..fileio import atomic_file, json_safe
 from .. import npzio
 from ..npzio import check_budget
+from ..sizes import check_sampler_steps
 from .checkpoints import load_model
 from .identity import MARK, kind_of
 
@@ -25,6 +26,10 @@ def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
     from ..distill import ConsistencyFunction, sample_consistency
     if n < 1:
         raise CdliteError(f"-n must be at least 1, got {n}")
+    if seed < 0:
+        raise CdliteError(f"--seed {seed}: give a whole number >= 0")
+    if steps is not None:
+        check_sampler_steps(steps)
     net, params, meta = load_model(path)
     xp = get_xp(device)
     params = {k: xp.asarray(v) for k, v in params.items()}

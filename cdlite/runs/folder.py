@@ -235,9 +235,12 @@ class RunFolder:
         if error:
             self.metrics["error"] = error
         try:
-            if self.samples:
-                write_samples(self.path / "samples.npz", self.samples)
-            self.record_files(None)  # what a stopped stage rewrote is noted as it now is
+            try:
+                if self.samples:
+                    write_samples(self.path / "samples.npz", self.samples)
+                self.record_files(None)  # what a stopped stage rewrote is noted as it now is
+            except OSError:  # a full disk: metrics.json (a few KB) may still say how it ended
+                pass
             self.save(samples=False)
         finally:
             if self.lock is not None:

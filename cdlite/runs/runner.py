@@ -14,8 +14,9 @@ from pathlib import Path
 
 from ..config import flatten, override, read_toml, to_dict, to_toml
 from ..errors import CdliteError
-from ..fileio import write_json, write_text
+from ..fileio import DISK_FAULTS, write_json, write_text
 from ..locking import FolderLock
+from ..sizes import check_config
 from .recipe import Recipe
 from .checkpoints import check_belongs
 from .folder import RunFolder, StageLimit, describe_state, read_json
@@ -63,7 +64,9 @@ def resolve_config(recipe: Recipe, quick: bool = False, config_file=None, sets=(
     if device is not None:
         pairs.append(("device", device))
     base = recipe.quick(recipe.defaults) if quick else recipe.defaults
-    return override(base, pairs)
+    cfg = override(base, pairs)
+    check_config(cfg)  # every size-like field, before anything is built
+    return cfg
 
 
 def config_toml(recipe: Recipe, cfg) -> str:
@@ -130,7 +133,9 @@ def _saved_config(path: Path, get_recipe):
         raise CdliteError(f"{path} is not a run folder (no config.toml); nothing to resume")
     saved = load_toml(path / "config.toml")
     recipe = get_recipe(str(saved.pop("recipe", "")))
-    return recipe, override(recipe.defaults, flatten(saved))
+    cfg = override(recipe.defaults, flatten(saved))
+    check_config(cfg)
+    return recipe, cfg
 
 
 def drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> dict:
@@ -159,9 +164,26 @@ def drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> di
             raise
         except Exception as e:
             _partial_report(recipe, folder, cfg, log)
-            folder.finish("failed", error=f"{type(e).__name__}: {e}")
+            try:
+                folder.finish("failed", error=f"{type(e).__name__}: {e}")
+                marked = "it is marked failed"
+            except OSError:  # the disk that stopped the run refuses its last word too
+                marked = ("its metrics.json could not be updated either (`cdlite show` calls "
+                          "it stopped)")
+            if isinstance(e, OSError) and e.errno in DISK_FAULTS:
+                raise CdliteError(f"cannot write the run folder {folder.path}: {e.strerror}; "
+                                  f"{marked}, with the stages that finished; free some space "
+                                  f"(or make it writable), then `cdlite run --resume "
+                                  f"{folder.path}`") from None
             raise
-        folder.finish("complete")
+        try:
+            folder.finish("complete")
+        except OSError as e:
+            if e.errno not in DISK_FAULTS:
+                raise
+            raise CdliteError(f"cannot write the run folder {folder.path}: {e.strerror}; its "
+                              "results are computed but not all saved; free some space, then "
+                              f"`cdlite run --resume {folder.path}`") from None
     return folder.metrics
 
 

@@ -145,6 +145,7 @@ def expand(spec: SweepSpec) -> list[Cell]:
         for seed in spec.seeds:
             settings = dict(zip(keys, combo))
             cfg = override(base, list(spec.sets) + list(settings.items()) + [("seed", seed)])
+            sizes.check_config(cfg)
             share = recipe.share_key(cfg) if recipe.share_key else ""
             cell = Cell(len(cells), settings, int(seed), cfg, share)
             twin = seen.setdefault(to_toml(cfg), cell)
