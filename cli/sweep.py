@@ -2,7 +2,6 @@
 options to a SweepSpec, a folder and an executor; the sweep itself is cdlite.sweeps."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -88,6 +87,7 @@ def run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler
         dry_run, log, echo) -> None:
     """The sweep the options describe: listed (--dry-run) or run, then its table."""
     from cdlite.errors import CdliteError
+    from cdlite.runs.folder import read_json
     from cdlite.sweeps.executors import make_executor
     from cdlite.sweeps.studies import finish, summary_table
     from cdlite.addresses import scheduler_address
@@ -114,7 +114,7 @@ def run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler
         echo(f"\ninterrupted: pending cells were cancelled; {out}/sweep.json keeps the finished "
              "ones; rerun the same command to continue", err=True)
         raise SystemExit(130) from None
-    rows = json.loads((out / "sweep.json").read_text()).get("rows", [])
+    rows = read_json(out / "sweep.json", "sweep's ledger").get("rows", [])
     if rows:
         echo(summary_table(rows, [k for k, _ in spec.grid]))
     echo(f"\n{counts['done']} done, {counts['failed']} failed, {counts['pending']} pending; "

@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import npzio
 from ..errors import CdliteError
-from ..fileio import atomic_file, write_json, write_text
+from ..fileio import atomic_file, read_limited, write_json, write_text
 from ..locking import LOCK, FolderLock, describe, holder
 from .identity import check_target, declare, text_hash
 
@@ -56,17 +56,17 @@ class StageLimit(Exception):
 
 # --- reading a folder -----------------------------------------------------------------------
 
+JSON_LIMIT = 256 << 20  # bytes of a metrics.json, sweep.json or summary.json (a few KB to MB)
+
+
 def read_json(path: Path, what: str = "file") -> dict:
-    """A JSON object from disk, or a CdliteError that says what is wrong with the file."""
+    """A JSON object from disk (read with a size limit), or a CdliteError that says what is
+    wrong with the file."""
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CdliteError(f"{path} does not exist") from None
+        value = json.loads(read_limited(path, JSON_LIMIT, what).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CdliteError(f"{path} is not valid JSON ({e}); the {what} is damaged (it was not "
                           "written by cdlite, or was edited by hand)") from None
-    except OSError as e:
-        raise CdliteError(f"cannot read {path}: {e.strerror}") from None
     if not isinstance(value, dict):
         raise CdliteError(f"{path} holds a JSON {type(value).__name__}, not an object; the "
                           f"{what} is damaged")
