@@ -83,17 +83,26 @@ def make_spec(name, grid, sets, seeds, seed, quick, spec_file, yes=False):
     return replace(spec, sets=spec.sets + extra, seeds=tuple(range(first, first + count)))
 
 
+def _count_first(grid, seeds, yes) -> None:
+    """The cell count of --grid and --seeds, refused when too large before the recipes (and
+    NumPy's users) are even imported: a 1e9-cell grid is one line within a second."""
+    from cdlite.sizes import check_grid
+    axes = [(g.split("=", 1)[0], [v for v in g.split("=", 1)[1].split(",") if v.strip()])
+            for g in grid if "=" in g]
+    if axes or seeds:
+        check_grid(axes or [], seeds or 1, yes)
+
+
 def run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler, yes,
         dry_run, log, echo) -> None:
     """The sweep the options describe: listed (--dry-run) or run, then its table."""
+    _count_first(grid, seeds, yes)  # before the recipes are imported
     from cdlite.errors import CdliteError
     from cdlite.runs.folder import read_json
     from cdlite.sweeps.executors import make_executor
     from cdlite.sweeps.studies import finish, summary_table
     from cdlite.addresses import scheduler_address
-    from cdlite.settings import check_environment
     from cdlite.sweeps.sweep import check_spec, expand, run_sweep
-    check_environment()
     if scheduler is not None:
         scheduler = scheduler_address(scheduler)
     spec = make_spec(name, grid, sets, seeds, seed, quick, spec_file, yes)

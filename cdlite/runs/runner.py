@@ -243,6 +243,8 @@ def _seeds_folder(out: Path, force: bool):
                                      f"{os.getpid()}")
             os.rename(out, replaced)
             out.mkdir()
+            with contextlib.suppress(OSError):
+                os.remove(replaced / ".lock")  # (still held by `lock` until the block ends)
             with FolderLock.acquire(out, what="seeds") as new:
                 yield new, replaced
                 return
