@@ -111,7 +111,8 @@ def run(recipe, resume, quick, seed, seeds, out, device, sets, config_file, dry_
         return
     target = out or (lambda: runner.default_out(rec.name, quick))
     if seeds:
-        _interruptible(lambda: click.echo(rec.seed_table(runner.run_seeds(
+        from cdlite.runs.seeds import run_seeds
+        _interruptible(lambda: click.echo(rec.seed_table(run_seeds(
             rec, cfg, range(cfg.seed, cfg.seed + seeds), target, log, force, progress))))
     else:
         _interruptible(lambda: click.echo(rec.table(runner.run_recipe(
@@ -164,7 +165,8 @@ def _shown(folder: Path, name: str, table: str) -> str:
     file is one line, never a traceback."""
     from cdlite.catalog import get_recipe
     from cdlite.experiments.schema import problems
-    from cdlite.runs.folder import file_problem, read_json, read_metrics
+    from cdlite.runs.files import file_problem
+    from cdlite.runs.folder import read_json, read_metrics
     if name == "summary.json" and not (folder / name).is_file():
         raise CdliteError(f"{folder} holds an interrupted --seeds run (no summary.json yet); "
                           f"continue it with `cdlite run --resume {folder}`")

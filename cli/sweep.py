@@ -58,7 +58,7 @@ def make_spec(name, grid, sets, seeds, seed, quick, spec_file, yes=False):
     from cdlite.runs.runner import load_toml, parse_sets
     from cdlite.sizes import check_grid
     from cdlite.sweeps.studies import STUDIES
-    from cdlite.sweeps.sweep import SweepSpec, parse_grid
+    from cdlite.sweeps.spec import SweepSpec, parse_grid
     if spec_file is not None:
         if name or grid or quick:
             raise CdliteError("--spec holds the recipe, grid and --quick; drop NAME, --grid and "
@@ -102,7 +102,8 @@ def run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler
     from cdlite.sweeps.executors import make_executor
     from cdlite.sweeps.studies import finish, summary_table
     from cdlite.addresses import scheduler_address
-    from cdlite.sweeps.sweep import check_spec, expand, run_sweep
+    from cdlite.sweeps.spec import check_spec, expand
+    from cdlite.sweeps.sweep import run_sweep
     if scheduler is not None:
         scheduler = scheduler_address(scheduler)
     spec = make_spec(name, grid, sets, seeds, seed, quick, spec_file, yes)

@@ -23,14 +23,11 @@ The lifecycle:
 - `force=True` moves an earlier run aside (FOLDER.old-<time>) instead of writing into it, and
   removes it once the new run is complete: a folder never mixes two runs. Only a run folder is
   ever moved: a folder of another kind, or holding files cdlite did not write, is refused.
-- A resumed run trusts a finished stage only if the files it left are there and whole (their
-  sizes and hashes in metrics.json): a missing or changed file makes that stage, and every later
-  one, run again.
+- A resumed run trusts a finished stage only if its files are whole (cdlite.runs.files).
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -44,6 +41,7 @@ from .. import npzio
 from ..errors import CdliteError
 from ..fileio import atomic_file, read_limited, write_json, write_text
 from ..locking import LOCK, FolderLock, describe, holder
+from .files import stage_files, undo_stages_with_bad_files, file_record
 from .identity import check_target, declare, text_hash
 
 FINISHED = ("complete", "partial", "failed")
@@ -161,7 +159,7 @@ class RunFolder:
             if check is not None:
                 check(path)
             metrics = read_metrics(path)
-            _undo_stages_with_bad_files(path, metrics, log or (lambda *a: None))
+            undo_stages_with_bad_files(path, metrics, log or (lambda *a: None))
             samples = {}
             if (path / "samples.npz").is_file():
                 samples = dict(npzio.load(path / "samples.npz"))
@@ -220,10 +218,10 @@ class RunFolder:
         """Note the size and hash of every file the stages left (samples.npz, checkpoints/):
         new ones as files of `stage` (None: note only the files already noted)."""
         files = self.metrics.setdefault("files", {})
-        for rel in _stage_files(self.path):
+        for rel in stage_files(self.path):
             if rel in files or stage is not None:
                 old = files.get(rel, {})
-                files[rel] = {**_file_record(self.path / rel), "stage": old.get("stage", stage)}
+                files[rel] = {**file_record(self.path / rel), "stage": old.get("stage", stage)}
 
     def finish(self, status: str, error: str | None = None) -> None:
         """The last write of a run: its status (complete, partial or failed), then the lock is
@@ -261,63 +259,6 @@ def write_samples(path: Path, samples: dict) -> None:
             with zf.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asarray(array, np.float32),
                                           allow_pickle=False)
-
-
-# --- the files a stage leaves -------------------------------------------------------------------
-
-def _stage_files(path: Path) -> list[str]:
-    """samples.npz and checkpoints/*.npz of a run folder, as relative paths."""
-    found = ["samples.npz"] if (path / "samples.npz").is_file() else []
-    return found + sorted(f"checkpoints/{p.name}" for p in (path / "checkpoints").glob("*.npz"))
-
-
-def _file_record(path: Path) -> dict:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def file_problem(path: Path, record: dict) -> str | None:
-    """What is wrong with `path` against its record {bytes, sha256} (None when nothing)."""
-    if not path.is_file():
-        return "is missing"
-    if path.stat().st_size != record.get("bytes"):
-        return (f"has {path.stat().st_size:,} bytes, not the {record.get('bytes')} it was "
-                "written with")
-    if _file_record(path)["sha256"] != record.get("sha256"):
-        return "was changed after it was written (its SHA-256 differs)"
-    return None
-
-
-def _undo_stages_with_bad_files(path: Path, metrics: dict, log) -> None:
-    """A finished stage counts only if its files are whole: the first stage with a missing or
-    changed file, and every later one, are taken out of stages_done, and their files removed
-    (they are written again when the stages run again)."""
-    files = metrics.get("files")
-    done = metrics.get("stages_done")
-    if not isinstance(files, dict) or not isinstance(done, list):
-        return
-    bad = {}
-    for rel, record in files.items():
-        why = file_problem(path / rel, record) if isinstance(record, dict) else "is damaged"
-        if why:
-            bad[rel] = why
-    stages = [files[rel].get("stage") if isinstance(files[rel], dict) else None for rel in bad]
-    first = min((done.index(s) for s in stages if s in done), default=0 if bad else None)
-    if first is None:
-        return
-    undone = done[first:]
-    rel, why = next(iter(bad.items()))
-    log(f"{path / rel} {why}: the stages from {undone[0] if undone else 'the start'} run again")
-    metrics["stages_done"] = done[:first]
-    for rel in list(files):
-        record = files[rel]
-        if rel in bad or not isinstance(record, dict) or record.get("stage") in undone:
-            with contextlib.suppress(OSError):
-                os.remove(path / rel)
-            del files[rel]
 
 
 def _make_room(path: Path, force: bool) -> tuple[FolderLock, Path | None]:

@@ -1,26 +1,21 @@
 """Running any recipe into a run folder: the config it resolves to, the folder's lifecycle
-(lock, status, signals; cdlite.runs.folder), several seeds.
+(lock, status, signals; cdlite.runs.folder), resume (several seeds: cdlite.runs.seeds).
 
 The same code serves every recipe: cli/ calls these functions and never names a recipe.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import time
-from dataclasses import replace
 from pathlib import Path
 
 from ..config import flatten, override, read_toml, to_dict, to_toml
 from ..errors import CdliteError
-from ..fileio import DISK_FAULTS, write_json, write_text
-from ..locking import FolderLock
+from ..fileio import DISK_FAULTS
 from ..sizes import check_config
 from .recipe import Recipe
 from .checkpoints import check_belongs
-from .folder import RunFolder, StageLimit, describe_state, read_json
-from .identity import check_target, declare, kind_of, read_mark, text_hash
+from .folder import RunFolder, StageLimit
+from .identity import kind_of, read_mark, text_hash
 from .signals import stop_on_signals
 
 def load_toml(path) -> dict:
@@ -109,8 +104,9 @@ def resume_run(path, get_recipe, log=None, progress: bool | None = None):
     log = log or (lambda *a: None)
     path = Path(path)
     if kind_of(path) == "seeds":
-        return _resume_seeds(path, get_recipe, log, progress)
-    recipe, cfg = _saved_config(path, get_recipe)
+        from .seeds import resume_seeds  # (seeds.py runs and resumes runs through this module)
+        return resume_seeds(path, get_recipe, log, progress)
+    recipe, cfg = saved_config(path, get_recipe)
     prepared = recipe.prepare(cfg)
 
     def same_run(folder):  # under the folder's lock, before anything is changed
@@ -127,7 +123,7 @@ def resume_run(path, get_recipe, log=None, progress: bool | None = None):
     return recipe.table(drive(recipe, cfg, folder, prepared, log, progress))
 
 
-def _saved_config(path: Path, get_recipe):
+def saved_config(path: Path, get_recipe):
     """(recipe, config) of the run folder `path`, from its config.toml."""
     if not (path / "config.toml").is_file():
         raise CdliteError(f"{path} is not a run folder (no config.toml); nothing to resume")
@@ -197,96 +193,6 @@ def _partial_report(recipe: Recipe, folder: RunFolder, cfg, log) -> None:
         recipe.report(folder, cfg)
     except (Exception, KeyboardInterrupt) as e:  # the run's own outcome is the one to report
         log(f"report of the stopped run not written: {type(e).__name__}: {e}")
-
-
-def run_seeds(recipe: Recipe, cfg, seeds, out, log=None, force: bool = False,
-              progress: bool | None = None) -> dict:
-    """Run cfg once per seed into out/seed-<s>/ and summarise mean and spread. The folder is a
-    "seeds" folder (cdlite.json: recipe, seeds, config of the first seed): an interrupted one is
-    continued by `cdlite run --resume OUT`; with force an earlier one is moved aside whole, and
-    removed only once the new one is complete."""
-    if recipe.summarize is None:
-        raise CdliteError(f"recipe {recipe.name!r} has no summary over seeds; drop --seeds (use "
-                          "--seed N for another draw)")
-    out = Path(out() if callable(out) else out)
-    seeds = [int(s) for s in seeds]
-    text = config_toml(recipe, cfg)
-    identity = {"recipe": recipe.name, "seeds": seeds, "config": text_hash(text)}
-    with _seeds_folder(out, force) as (lock, replaced):
-        declare(out, "seeds", **identity)
-        write_text(out / "config.toml", text)
-        summary = _seeds_into(recipe, cfg, seeds, out, log, progress)
-    if replaced is not None:
-        shutil.rmtree(replaced, ignore_errors=True)
-    return summary
-
-
-@contextlib.contextmanager
-def _seeds_folder(out: Path, force: bool):
-    """Create and lock the seeds folder `out`; an earlier one is refused (resume it) or, with
-    force, moved aside whole: two runs never mix in it."""
-    found = check_target(out, "seeds")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CdliteError(f"cannot create {out}: {e.strerror}; choose another --out") from None
-    replaced = None
-    with FolderLock.acquire(out, what="seeds") as lock:
-        if found is not None:
-            if not force:
-                held = ("a complete --seeds run (summary.json); " if (out / "summary.json")
-                        .is_file() else "an interrupted --seeds run; continue it with "
-                        f"`cdlite run --resume {out}`, ")
-                raise CdliteError(f"{out} already holds {held}choose another --out, or add "
-                                  "--force to move it aside and start over")
-            replaced = out.with_name(f"{out.name}.old-{time.strftime('%Y%m%d-%H%M%S')}-"
-                                     f"{os.getpid()}")
-            os.rename(out, replaced)
-            out.mkdir()
-            with contextlib.suppress(OSError):
-                os.remove(replaced / ".lock")  # (still held by `lock` until the block ends)
-            with FolderLock.acquire(out, what="seeds") as new:
-                yield new, replaced
-                return
-        yield lock, replaced
-
-
-def _seeds_into(recipe: Recipe, cfg, seeds: list, out: Path, log, progress) -> dict:
-    """Each seed's run (a complete one is kept, a stopped one resumed), then the summary."""
-    runs = []
-    for s in seeds:
-        folder = out / f"seed-{s}"
-        state = describe_state(folder)[0] if folder.is_dir() else "empty"
-        if state == "complete":
-            runs.append(read_json(folder / "metrics.json", "run's metrics.json"))
-        elif state in ("partial", "killed", "failed"):
-            log(f"resuming {folder}")
-            resume_run(folder, lambda name: recipe, log, progress)
-            runs.append(read_json(folder / "metrics.json", "run's metrics.json"))
-        else:
-            runs.append(run_recipe(recipe, replace(cfg, seed=s), folder, log, False, progress))
-    summary = recipe.summarize(runs)
-    write_json(out / "summary.json", summary)
-    write_text(out / "report.md", f"# cdlite: {recipe.name} over seeds {seeds}\n\n"
-               "Mean ± standard deviation over seeds; each seed's folder (seed-N/) has its "
-               "own report and figures.\n\n```\n" + recipe.seed_table(summary) +
-               "\n```\n\n" + summary.get("conclusion", "") + "\n")
-    return summary
-
-
-def _resume_seeds(path: Path, get_recipe, log, progress) -> str:
-    """Continue the --seeds folder `path`: the seeds not yet complete, then the summary."""
-    mark = read_mark(path)
-    if mark is None:
-        raise CdliteError(f"{path} holds seeds of a cdlite older than its cdlite.json; rerun "
-                          "it with `cdlite run RECIPE --seeds K --out NEW_FOLDER`")
-    recipe, cfg = _saved_config(path, get_recipe)
-    if text_hash(config_toml(recipe, cfg)) != mark.get("config"):
-        raise CdliteError(f"{path}/config.toml was edited after the seeds started; put it back, "
-                          "or start again in another folder")
-    with FolderLock.acquire(path, what="seeds"):
-        summary = _seeds_into(recipe, cfg, [int(s) for s in mark["seeds"]], path, log, progress)
-    return recipe.seed_table(summary)
 
 
 def default_out(recipe_name: str, quick: bool) -> Path:

@@ -66,11 +66,16 @@ class LocalPool:
         return future.result()
 
     def cancel(self):
-        """Drop pending tasks and stop the workers at once (their cells are redone later)."""
+        """Drop pending tasks and stop the workers at once (their cells are redone later), then
+        remove the task folders they leave."""
         workers = list((getattr(self.pool, "_processes", None) or {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
         for proc in workers:
-            proc.terminate()
+            proc.kill()  # SIGKILL: a stopped cell's partial report would be thrown away anyway
+        for proc in workers:
+            proc.join(10)
+        from .tasks import remove_orphans
+        remove_orphans()
 
     def close(self):
         self.pool.shutdown(wait=True)
