@@ -172,3 +172,11 @@ def test_an_interrupted_seeds_folder_is_resumed_and_force_never_mixes_two(tmp_pa
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("seeds.old-")]
     assert len(aside) == 1 and (aside[0] / "summary.json").is_file()  # the old one, whole
     assert (aside[0] / "seed-0" / "metrics.json").read_bytes() == seed0
+
+
+def test_resume_of_a_sweep_folder_says_how_to_continue_it(tmp_path):
+    from cdlite.runs.identity import declare
+    (tmp_path / "s").mkdir()
+    declare(tmp_path / "s", "sweep", recipe="toy-gaussians", spec="x")
+    result = invoke("run", "--resume", tmp_path / "s")
+    assert result.exit_code == 2 and "rerun the same `cdlite sweep" in result.output

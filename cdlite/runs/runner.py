@@ -103,6 +103,9 @@ def resume_run(path, get_recipe, log=None, progress: bool | None = None):
     lookup rather than importing it)."""
     log = log or (lambda *a: None)
     path = Path(path)
+    if kind_of(path) == "sweep":
+        raise CdliteError(f"{path} is a sweep folder: rerun the same `cdlite sweep ... --out "
+                          f"{path}` command to continue it (finished cells are kept)")
     if kind_of(path) == "seeds":
         from .seeds import resume_seeds  # (seeds.py runs and resumes runs through this module)
         return resume_seeds(path, get_recipe, log, progress)
