@@ -101,11 +101,13 @@ def run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler
     from cdlite.runs.folder import read_json
     from cdlite.sweeps.executors import make_executor
     from cdlite.sweeps.studies import finish, summary_table
-    from cdlite.addresses import scheduler_address
+    from cdlite.addresses import probe_scheduler, scheduler_address
     from cdlite.sweeps.spec import check_spec, expand
     from cdlite.sweeps.sweep import run_sweep
     if scheduler is not None:
         scheduler = scheduler_address(scheduler)
+        if not dry_run:  # a peer that is not a scheduler: one line before the folder exists
+            probe_scheduler(scheduler)
     spec = make_spec(name, grid, sets, seeds, seed, quick, spec_file, yes)
     check_spec(spec, yes)
     if dry_run:

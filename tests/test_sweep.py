@@ -309,3 +309,23 @@ def test_a_sweep_checks_its_cells_ledger_and_shared_teacher(pool_sweep, tmp_path
     assert "teacher.npz has 100 bytes" in result.output and "runs again" in result.output
     assert [without_timings(c / "metrics.json") for c in cells] == \
         [without_timings(pool_sweep[0] / "cells" / c.name / "metrics.json") for c in cells]
+
+
+def test_a_peer_that_is_not_a_dask_scheduler_is_one_line_and_nothing_is_allocated(tmp_path):
+    import socket
+    import threading
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def speak_http():  # a peer that speaks first, but not Dask: 8 bytes read as a huge length
+        conn, _ = server.accept()
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
+    threading.Thread(target=speak_http, daemon=True).start()
+    start = time.time()
+    result = invoke("sweep", "toy-gaussians", "--quick", *GRID, *SETS, "--scheduler",
+                    f"127.0.0.1:{port}", "--out", tmp_path / "s")
+    server.close()
+    assert time.time() - start < 5
+    assert result.exit_code == 2 and "is not a Dask scheduler" in result.output, result.output
+    assert "bytes" in result.output and not (tmp_path / "s").exists()
