@@ -8,6 +8,7 @@ mid-write leaves the earlier file (or none), never a broken one.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -18,6 +19,10 @@ from contextlib import contextmanager
 import numpy as np
 
 from .errors import CdliteError
+
+# errno values of a disk that refuses writes (full, over quota, read-only, failing, not ours):
+# faults of the machine, reported in one line naming the folder, never as a traceback
+DISK_FAULTS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM)
 
 
 @contextmanager

@@ -48,3 +48,123 @@ def check_grid(axes, seeds, yes: bool = False, limit: int = MAX_CELLS,
                           "check --grid and --seeds, and add --yes to run them all")
     check_budget(cells * CELL_BYTES, f"keeping track of {cells:,} sweep cells", budget)
     return cells
+
+
+# --- what a config's sizes cost ---------------------------------------------------------------
+
+# The bytes each size-like config field costs at least, as a function of the config section that
+# holds it: a lower bound of what a run allocates for it (f32 weights are kept in about 8 copies:
+# parameters, gradients, two Adam moments, EMA, target, teacher, a spare), so that a hostile
+# value is refused before anything is built. Every int and tuple field of every recipe's config
+# is here or in NOT_SIZES (tests/test_sizes.py walks them all), so a new field cannot escape.
+# (The configs live in cdlite.nn, .diffusion, .distill, .data and .experiments; this table keys
+# them by "Class.field" so that their cost is declared in one place.)
+_W = 8 * 4  # bytes per float32 weight in its 8 copies
+
+
+def _width(c) -> int:
+    return max(getattr(c, "hidden", 1), 1)
+
+
+def _points(name: str):
+    return lambda c: 16 * (getattr(c, name) or 0)  # n_test may be None: "the default"
+
+
+FIELD_BYTES = {
+    # networks: hidden x hidden layers, depth of them, embeddings, Fourier features
+    "MLPConfig.hidden": lambda c: _W * c.hidden * c.hidden,
+    "MLPConfig.depth": lambda c: _W * c.depth * _width(c) * _width(c),
+    "MLPConfig.emb_dim": lambda c: _W * c.emb_dim * _width(c),
+    "MLPConfig.input_fourier": lambda c: _W * c.input_fourier * _width(c),
+    "RFConfig.p": lambda c: _W * c.p * (c.emb_dim + 2),
+    "RFConfig.emb_dim": lambda c: _W * c.emb_dim * max(c.p, 1),
+    # data: points of at least two float64 coordinates, mixture components, grid cells, classes
+    **{f"{cls}.{n}": _points(n)
+       for cls in ("Gaussians", "TwoMoons", "Rings", "SwissRoll", "Checkerboard", "Digits",
+                   "MNIST", "FashionMNIST", "ArrayFile") for n in ("n_train", "n_test")},
+    "Gaussians.K": lambda c: 8 * c.K * (c.d + 3),
+    "Gaussians.d": lambda c: 8 * c.d * (c.n_train + c.n_test + c.K),
+    "Rings.n_rings": lambda c: 64 * c.n_rings,
+    "Checkerboard.n_cells": lambda c: 8 * c.n_cells * c.n_cells,
+    "Digits.classes": lambda c: 64 * len(c.classes),
+    "MNIST.classes": lambda c: 64 * len(c.classes),
+    "FashionMNIST.classes": lambda c: 64 * len(c.classes),
+    # sampling and training: noise grids (~6 float64 arrays while made), curve points (~1 KB of
+    # metrics each), batches of activations, bootstrap draws
+    "DiffusionConfig.steps": lambda c: 48 * c.steps,
+    "TeacherConfig.steps": lambda c: 1024 * (c.steps // max(c.eval_every, 1) + 1),
+    "TeacherConfig.batch": lambda c: 4 * 64 * c.batch,
+    "DistillConfig.steps": lambda c: 1024 * (c.steps // max(c.eval_every, 1) + 1),
+    "DistillConfig.batch": lambda c: 4 * 64 * c.batch,
+    "DistillConfig.N": lambda c: 48 * c.N,
+    "DistillConfig.plateau_window": lambda c: 8 * c.plateau_window,
+    "DistillConfig.student_width": lambda c: _W * c.student_width * c.student_width,
+    "DistillConfig.student_depth": lambda c: _W * c.student_depth * max(c.student_width, 1) ** 2,
+    "EvalConfig.n_samples": lambda c: 12 * 2 * c.n_samples,
+    "EvalConfig.n_curve": lambda c: 12 * 2 * c.n_curve,
+    "EvalConfig.n_boot": lambda c: 8 * c.n_boot,
+    "EvalConfig.gap_noise": lambda c: 16 * c.gap_noise,
+    "EvalConfig.gap_sigmas": lambda c: 1024 * len(c.gap_sigmas),
+    # the random-feature theory: p x d features, n x p design matrices, p x p spectra
+    "RFTheoryConfig.d": lambda c: 8 * c.d * max(c.p, 1),
+    "RFTheoryConfig.p": lambda c: 8 * c.p * (c.d + c.p),
+    "RFTheoryConfig.ns": lambda c: 8 * max(c.ns, default=0) * max(c.p, 1) * 2,
+    "RFTheoryConfig.draws": lambda c: 1024 * c.draws * len(c.ns),
+    "RFTheoryConfig.mc_per_feature": lambda c: 8 * c.mc_per_feature * max(c.p, 1),
+    "RFTheoryConfig.n_taus": lambda c: 8 * c.n_taus * max(c.p, 1),
+    "RFTheoryConfig.gap_fractions": lambda c: 1024 * len(c.gap_fractions),
+    "RFTheoryConfig.bootstrap": lambda c: 8 * c.bootstrap * max(len(c.ns), 1),
+    "RFTheoryConfig.size_ps": lambda c: 8 * 3 * max(c.size_ps, default=0) ** 2,
+    "RFTheoryConfig.size_n_over_p": lambda c: 8 * int(max(c.size_n_over_p, default=0) *
+                                                      max(c.size_ps, default=0) ** 2),
+    "RFTheoryConfig.size_draws": lambda c: 1024 * c.size_draws * max(len(c.size_ps), 1),
+    "RFTheoryConfig.gd_batch": lambda c: 8 * c.gd_batch * max(c.p, 1),
+    "RFTheoryConfig.gd_steps": lambda c: 8 * c.gd_steps,
+    "RFTheoryConfig.cd_ns": lambda c: 8 * max(c.cd_ns, default=0) * max(c.p, 1) * 2,
+    "RFTheoryConfig.cd_draws": lambda c: 1024 * c.cd_draws * max(len(c.cd_ns), 1),
+    "RFTheoryConfig.cd_levels": lambda c: 8 * c.cd_levels * max(c.p, 1),
+    "RFTheoryConfig.cd_n_taus": lambda c: 8 * c.cd_n_taus * max(c.p, 1),
+    "RFTheoryConfig.cd_gd_steps": lambda c: 8 * c.cd_gd_steps,
+}
+# int and tuple fields that are not sizes: seeds, schedules, divisors, ranges
+NOT_SIZES = {"RunConfig.seed", "RFTheoryConfig.seed", "TeacherConfig.warmup",
+             "TeacherConfig.eval_every", "DistillConfig.eval_every", "MNIST.downsample",
+             "FashionMNIST.downsample", "ArrayFile.pixel_range"}
+
+
+def config_costs(cfg, prefix: str = "") -> list[tuple[str, object, int]]:
+    """(dotted key, value, bytes) of every size-like field of a config, sections included."""
+    import dataclasses
+    out = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out += config_costs(value, f"{prefix}{f.name}.")
+            continue
+        cost = FIELD_BYTES.get(f"{type(cfg).__name__}.{f.name}")
+        if cost is not None:
+            out.append((prefix + f.name, value, int(cost(cfg))))
+    return out
+
+
+def check_config(cfg, budget: int | None = None) -> int:
+    """Refuse, in one line naming the largest field, a config whose size-like fields alone need
+    more than the memory budget; returns their bytes. Only arithmetic on the values: nothing
+    the config describes is built."""
+    costs = config_costs(cfg)
+    total = sum(nbytes for _, _, nbytes in costs)
+    key, value, _ = max(costs, key=lambda c: c[2], default=("", None, 0))
+    check_budget(total, f"this config (largest: {key}={value!r})" if key else "this config",
+                 budget)
+    return total
+
+
+MAX_SAMPLER_STEPS = 100_000  # sampling steps `cdlite sample` takes (EDM needs 18 to a few hundred)
+
+
+def check_sampler_steps(steps: int) -> None:
+    """Refuse a number of sampling steps beyond any use (each one is a pass of the network over
+    every sample: 1e8 steps would run for days, and their noise grid needs gigabytes)."""
+    if not 1 <= steps <= MAX_SAMPLER_STEPS:
+        raise CdliteError(f"--steps {steps:,}: give 1 to {MAX_SAMPLER_STEPS:,} sampling steps "
+                          "(a teacher needs 18 to a few hundred, a student 1 to a few)")

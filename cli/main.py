@@ -12,7 +12,7 @@ import click
 
 import cdlite  # noqa: F401  (first: it sets the BLAS thread default before NumPy loads)
 from cdlite.errors import CdliteError
-from cdlite_cli.errors import friendly_errors
+from cdlite_cli.errors import computing, friendly_errors
 from cdlite_cli.exercise import exercise
 from cdlite_cli.lesson import lesson
 from cdlite_cli.sweep import sweep
@@ -79,7 +79,7 @@ def list_cmd():
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and stop.")
 @click.option("--force", is_flag=True, help="Move an earlier run in --out aside and start over.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-@friendly_errors
+@computing
 def run(recipe, resume, quick, seed, seeds, out, device, sets, config_file, dry_run, force,
         quiet):
     """Run RECIPE end to end and write a run folder (config, metrics, samples, figures, report).
@@ -112,7 +112,8 @@ def run(recipe, resume, quick, seed, seeds, out, device, sets, config_file, dry_
         return
     target = out or (lambda: runner.default_out(rec.name, quick))
     if seeds:
-        _interruptible(lambda: click.echo(rec.seed_table(runner.run_seeds(
+        from cdlite.runs.seeds import run_seeds
+        _interruptible(lambda: click.echo(rec.seed_table(run_seeds(
             rec, cfg, range(cfg.seed, cfg.seed + seeds), target, log, force, progress))))
     else:
         _interruptible(lambda: click.echo(rec.table(runner.run_recipe(
@@ -142,19 +143,53 @@ def show(run_dir):
     Example:
       cdlite show runs/toy-gaussians
     """
-    from cdlite.catalog import get_recipe
-    from cdlite.runs.folder import describe_state, read_json, read_metrics
-    if (run_dir / "summary.json").is_file():
-        summary = read_json(run_dir / "summary.json", "summary over seeds")
-        click.echo(get_recipe(summary.get("recipe", "")).seed_table(summary))
+    from cdlite.runs.folder import describe_state
+    from cdlite.runs.identity import kind_of
+    kind = kind_of(run_dir)
+    if kind == "seeds":
+        click.echo(_shown(run_dir, "summary.json", "seed_table"))
         return
-    m = read_metrics(run_dir)
+    if kind == "sweep":
+        raise CdliteError(f"{run_dir} is a sweep folder: read {run_dir / 'report.md'} and "
+                          f"{run_dir / 'sweep.csv'}, or `cdlite show` one of its cells/")
     state, line = describe_state(run_dir)
     if state != "complete":
         hint = (f"; continue it with `cdlite run --resume {run_dir}`"
                 if state in ("partial", "killed", "failed") else "")
         click.echo(f"({line}{hint})")
-    click.echo(get_recipe(m.get("recipe", "")).table(m))
+    click.echo(_shown(run_dir, "metrics.json", "table"))
+
+
+def _shown(folder: Path, name: str, table: str) -> str:
+    """The terminal table of a run's metrics.json (or a seeds folder's summary.json), after
+    checking it against its schema and its files against their records: a damaged or edited
+    file is one line, never a traceback."""
+    from cdlite.catalog import get_recipe
+    from cdlite.experiments.schema import problems
+    from cdlite.runs.files import file_problem
+    from cdlite.runs.folder import read_json, read_metrics
+    if name == "summary.json" and not (folder / name).is_file():
+        raise CdliteError(f"{folder} holds an interrupted --seeds run (no summary.json yet); "
+                          f"continue it with `cdlite run --resume {folder}`")
+    m = read_metrics(folder) if name == "metrics.json" else read_json(folder / name, name)
+    recipe = get_recipe(str(m.get("recipe", "")))
+    if name == "metrics.json":
+        wrong = [p for p in problems(m) if not p.endswith(": missing")]
+        if wrong:
+            raise CdliteError(f"{folder}/metrics.json does not match its schema ({wrong[0]}"
+                              f"{f'; and {len(wrong) - 1} more' if len(wrong) > 1 else ''}): "
+                              "it was edited or damaged; `cdlite run --resume` cannot mend it, "
+                              "run it again into another folder")
+        files = m.get("files") if isinstance(m.get("files"), dict) else {}
+        gone = [f"{rel} {why}" for rel, rec in files.items()
+                if (why := file_problem(folder / rel, rec if isinstance(rec, dict) else {}))]
+        if gone:
+            click.echo(f"({folder}: {'; '.join(gone[:3])})")
+    try:
+        return getattr(recipe, table)(m)
+    except (TypeError, KeyError, ValueError, IndexError, AttributeError) as e:
+        raise CdliteError(f"{folder}/{name} cannot be shown ({type(e).__name__}: {e}); it was "
+                          "edited or damaged") from None
 
 
 @main.command()
@@ -163,13 +198,13 @@ def show(run_dir):
               help="Number of samples.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .npz (one array, 'samples').")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--steps", type=click.IntRange(1), default=None,
               help="Teacher: Heun steps [run's]; student: sampling steps [1].")
 @click.option("--device", type=click.Choice(["cpu", "gpu", "auto"]), default=None,
               help="[default: $CDLITE_DEVICE, else cpu]")
 @click.option("--force", is_flag=True, help="Replace --out if it exists (never the checkpoint).")
-@friendly_errors
+@computing
 def sample(checkpoint, n, out, seed, steps, device, force):
     """Draw samples from a teacher or student checkpoint of a run.
 
@@ -192,7 +227,7 @@ def sample(checkpoint, n, out, seed, steps, device, force):
 @click.option("--threshold", type=float, default=1 / 3, show_default="1/3",
               help="Memorized when |x-a1|/|x-a2| < threshold.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@friendly_errors
+@computing
 def evaluate(samples, train, test, key, threshold, as_json):
     """Memorization (and quality, with --test) of any samples file.
 

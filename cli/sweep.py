@@ -2,13 +2,12 @@
 options to a SweepSpec, a folder and an executor; the sweep itself is cdlite.sweeps."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from cdlite_cli.errors import friendly_errors
+from cdlite_cli.errors import computing
 
 
 @click.command()
@@ -19,7 +18,8 @@ from cdlite_cli.errors import friendly_errors
               help="A setting for every cell (repeatable).")
 @click.option("--seeds", type=click.IntRange(1), default=None,
               help="Seeds per grid point: seed, seed+1, ... [default: 1; a study's own].")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="The first seed [default: 0; a study's or spec's own].")
 @click.option("--quick", is_flag=True, help="The recipe's (or study's) short variant.")
 @click.option("--spec", "spec_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="A TOML sweep spec: recipe, seeds, quick, [set], [grid].")
@@ -32,7 +32,7 @@ from cdlite_cli.errors import friendly_errors
 @click.option("--yes", is_flag=True, help="Run a grid of more than 1,000 cells.")
 @click.option("--dry-run", is_flag=True, help="List the cells and stop.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-@friendly_errors
+@computing
 def sweep(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler, yes,
           dry_run, quiet):
     """Run a grid of configs x seeds (or a shipped study) as a task graph; each cell is a run
@@ -50,13 +50,15 @@ def sweep(name, grid, sets, seeds, seed, quick, spec_file, out, workers, schedul
                   (lambda msg: click.echo(msg, err=True)), click.echo)
 
 
-def make_spec(name, grid, sets, seeds, seed, quick, spec_file):
-    """The spec a `cdlite sweep` runs: a spec file, a study, or a recipe with a grid."""
+def make_spec(name, grid, sets, seeds, seed, quick, spec_file, yes=False):
+    """The spec a `cdlite sweep` runs: a spec file, a study, or a recipe with a grid; its cell
+    count is checked before anything is built."""
     from cdlite.catalog import RECIPES
     from cdlite.errors import CdliteError
     from cdlite.runs.runner import load_toml, parse_sets
+    from cdlite.sizes import check_grid
     from cdlite.sweeps.studies import STUDIES
-    from cdlite.sweeps.sweep import SweepSpec, parse_grid
+    from cdlite.sweeps.spec import SweepSpec, parse_grid
     if spec_file is not None:
         if name or grid or quick:
             raise CdliteError("--spec holds the recipe, grid and --quick; drop NAME, --grid and "
@@ -73,18 +75,41 @@ def make_spec(name, grid, sets, seeds, seed, quick, spec_file):
         raise CdliteError(f"unknown recipe or study {name!r}; choose a recipe "
                           f"({', '.join(RECIPES)}) or a study ({', '.join(STUDIES)})")
     extra = tuple(parse_sets(sets))
-    new_seeds = tuple(range(seed, seed + seeds)) if seeds else None
-    return replace(spec, sets=spec.sets + extra, seeds=new_seeds or spec.seeds)
+    if seeds is None and seed is None:
+        return replace(spec, sets=spec.sets + extra)
+    count = seeds if seeds is not None else len(spec.seeds)
+    first = seed if seed is not None else 0 if seeds is not None else spec.seeds[0]
+    check_grid(spec.grid, count, yes)  # before a tuple of --seeds 100000000 is made
+    return replace(spec, sets=spec.sets + extra, seeds=tuple(range(first, first + count)))
+
+
+def _count_first(grid, seeds, yes) -> None:
+    """The cell count of --grid and --seeds, refused when too large before the recipes (and
+    NumPy's users) are even imported: a 1e9-cell grid is one line within a second."""
+    from cdlite.sizes import check_grid
+    axes = [(g.split("=", 1)[0], [v for v in g.split("=", 1)[1].split(",") if v.strip()])
+            for g in grid if "=" in g]
+    if axes or seeds:
+        check_grid(axes or [], seeds or 1, yes)
 
 
 def run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler, yes,
         dry_run, log, echo) -> None:
     """The sweep the options describe: listed (--dry-run) or run, then its table."""
+    _count_first(grid, seeds, yes)  # before the recipes are imported
     from cdlite.errors import CdliteError
+    from cdlite.runs.folder import read_json
     from cdlite.sweeps.executors import make_executor
     from cdlite.sweeps.studies import finish, summary_table
-    from cdlite.sweeps.sweep import expand, run_sweep
-    spec = make_spec(name, grid, sets, seeds, seed, quick, spec_file)
+    from cdlite.addresses import probe_scheduler, scheduler_address
+    from cdlite.sweeps.spec import check_spec, expand
+    from cdlite.sweeps.sweep import run_sweep
+    if scheduler is not None:
+        scheduler = scheduler_address(scheduler)
+        if not dry_run:  # a peer that is not a scheduler: one line before the folder exists
+            probe_scheduler(scheduler)
+    spec = make_spec(name, grid, sets, seeds, seed, quick, spec_file, yes)
+    check_spec(spec, yes)
     if dry_run:
         cells = expand(spec)
         shared = len({c.share for c in cells})
@@ -101,7 +126,7 @@ def run(name, grid, sets, seeds, seed, quick, spec_file, out, workers, scheduler
         echo(f"\ninterrupted: pending cells were cancelled; {out}/sweep.json keeps the finished "
              "ones; rerun the same command to continue", err=True)
         raise SystemExit(130) from None
-    rows = json.loads((out / "sweep.json").read_text()).get("rows", [])
+    rows = read_json(out / "sweep.json", "sweep's ledger").get("rows", [])
     if rows:
         echo(summary_table(rows, [k for k, _ in spec.grid]))
     echo(f"\n{counts['done']} done, {counts['failed']} failed, {counts['pending']} pending; "

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cdlite.runs.lock import LOCK
+from cdlite.locking import LOCK
 from cdlite.nn.networks import MLPConfig, RFConfig, make_network
 from cdlite_cli.main import main
 
@@ -48,13 +48,17 @@ def _dead_pid():
 
 
 def test_a_folder_in_use_is_refused_naming_its_owner(tmp_path):
-    _lock(tmp_path / "run", os.getpid())  # a live process holds it
-    result = invoke("run", "toy-gaussians", *TINY, "--out", tmp_path / "run", "-q")
+    from cdlite.locking import FolderLock
+    (tmp_path / "run").mkdir()
+    with FolderLock.acquire(tmp_path / "run", what="run"):  # a kernel lock: a second open file
+        result = invoke("run", "toy-gaussians", *TINY, "--out", tmp_path / "run", "-q")
+        resumed = invoke("run", "--resume", tmp_path / "run")
     assert result.exit_code == 2 and f"PID {os.getpid()}" in result.output
     assert "in use" in result.output and not (tmp_path / "run" / "metrics.json").exists()
+    assert resumed.exit_code == 2 and "stale" not in result.output + resumed.output
 
 
-def test_a_stale_lock_is_reported_as_a_killed_run(tmp_path, done):
+def test_a_killed_run_is_reported_as_such_and_its_old_lock_file_blocks_nothing(tmp_path, done):
     import shutil
     killed = tmp_path / "killed"
     shutil.copytree(done, killed)

@@ -187,3 +187,145 @@ def test_the_phase_diagram_and_capacity_answers_with_known_rows():
     rows = [{"distill.student_width": w, "distill.student_depth": 1, "student_f_mem": f,
              "teacher_f_mem": 0.9} for w, f in (("16", 0.1), ("64", 0.3))]
     assert "f_mem changes by +0.20" in "\n".join(capacity_answer(rows, []))
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs whose parent is `pid` (Linux /proc)."""
+    out = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(stat))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Is `pid` running (not gone, not a zombie waiting for its new parent to reap it)?"""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal")
+def test_a_killed_sweep_takes_its_workers_along_and_its_rerun_continues(tmp_path):
+    import tempfile
+    from cdlite.sweeps.tasks import WORK_PREFIX
+    out = tmp_path / "s"
+    cmd = [sys.executable, "-m", "cdlite_cli.main", "sweep", "toy-gaussians", "--quick",
+           "--grid", "distill.steps=40,60", *SETS, "--workers", "2", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    workers = []
+    while time.time() < deadline and len(workers) < 2:  # the pool (and its resource tracker)
+        workers = [p for p in _children(proc.pid) if "spawn_main" in
+                   open(f"/proc/{p}/cmdline").read()]
+        time.sleep(0.05)
+    time.sleep(1.0)  # the workers are inside their tasks
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(map(_alive, workers)):
+        time.sleep(0.1)
+    assert workers and not any(map(_alive, workers))
+    result = invoke(*cmd[3:])  # no stale lock: the same command continues it
+    assert result.exit_code == 0 and "2 done" in result.output, result.output
+    left = [p for p in os.listdir(tempfile.gettempdir()) if p.startswith(WORK_PREFIX)
+            and os.path.exists(os.path.join(tempfile.gettempdir(), p, ".lock"))]
+    from cdlite.locking import holder
+    assert not [p for p in left if holder(os.path.join(tempfile.gettempdir(), p)) is None]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--grid", "seed=0,1,2"], "--seeds K"),
+    (["--grid", "distill.steps=40", "--set", "seed=3"], "--seed S and --seeds K"),
+    (["--grid", "distill.steps=40,40"], "gives 40 twice"),
+    (["--grid", "distill.steps=40,4e1"], "are the same run"),
+    (["--grid", "distill.steps=40", "--scheduler", "http://127.0.0.1:8787"], "a web page"),
+])
+def test_sweeps_say_what_they_run(tmp_path, args, message):
+    result = invoke("sweep", "toy-gaussians", "--quick", *args, "--out", tmp_path / "s")
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_seed_is_honoured_without_seeds(tmp_path):
+    result = invoke("sweep", "toy-gaussians", "--quick", "--grid", "distill.steps=40",
+                    "--seed", 5, "--dry-run")
+    assert result.exit_code == 0 and "seed=5" in result.output and "seed=0" not in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["--grid", "distill.steps=" + ",".join(map(str, range(1, 1001))),
+     "--grid", "teacher.steps=" + ",".join(map(str, range(1, 1001))),
+     "--grid", "distill.N=" + ",".join(map(str, range(2, 1002)))],
+    ["--grid", "distill.steps=40", "--seeds", "100000000"],
+])
+@pytest.mark.parametrize("dry", [[], ["--dry-run"]])
+def test_a_huge_sweep_is_refused_within_a_second(tmp_path, args, dry):
+    start = time.perf_counter()
+    result = invoke("sweep", "toy-gaussians", "--quick", *args, *dry, "--out", tmp_path / "s")
+    assert time.perf_counter() - start < 1.0
+    assert result.exit_code == 2 and "add --yes" in result.output
+
+
+def test_a_spec_file_is_typed_like_a_config(tmp_path):
+    spec = tmp_path / "spec.toml"
+    for body, message in (('recipe = "toy-gaussians"\nquick = "no"\n', "quick='no' (must be "
+                           "true or false)"),
+                          ('recipe = "toy-gaussians"\nseeds = "3"\n', "seeds='3'"),
+                          ('recipe = "toy-gaussians"\nseeds = [1, 1]\n', "a seed twice"),
+                          ('recipe = "toy-gaussians"\ngrid = 3\n', "[grid] table")):
+        spec.write_text(body)
+        result = invoke("sweep", "--spec", spec, "--dry-run")
+        assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_a_sweep_checks_its_cells_ledger_and_shared_teacher(pool_sweep, tmp_path):
+    import shutil
+    out = tmp_path / "s"
+    shutil.copytree(pool_sweep[0], out)
+    args = ["sweep", "toy-gaussians", "--quick", *GRID, *SETS, "--workers", 2, "--out", out]
+    cells = sorted((out / "cells").iterdir())
+    before = [(c / "metrics.json").read_bytes() for c in cells]
+    (out / "sweep.json").unlink()  # rebuilt from the cell folders, whose identities agree
+    result = invoke(*args)
+    assert result.exit_code == 0 and "2 done, 0 to run" in result.output, result.output
+    assert [(c / "metrics.json").read_bytes() for c in cells] == before
+    assert [c["status"] for c in ledger(out)["cells"]] == ["done", "done"]
+    tmp = out / "swap"
+    cells[0].rename(tmp)  # swapped cells: each folder holds the other cell's run
+    cells[1].rename(cells[0])
+    tmp.rename(cells[1])
+    teacher = next((out / "shared").iterdir()) / "checkpoints" / "teacher.npz"
+    teacher.write_bytes(teacher.read_bytes()[:100])  # a damaged shared teacher
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("holds another run") == 2
+    assert "teacher.npz has 100 bytes" in result.output and "runs again" in result.output
+    assert [without_timings(c / "metrics.json") for c in cells] == \
+        [without_timings(pool_sweep[0] / "cells" / c.name / "metrics.json") for c in cells]
+
+
+def test_a_peer_that_is_not_a_dask_scheduler_is_one_line_and_nothing_is_allocated(tmp_path):
+    import socket
+    import threading
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def speak_http():  # a peer that speaks first, but not Dask: 8 bytes read as a huge length
+        conn, _ = server.accept()
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        conn.close()
+    threading.Thread(target=speak_http, daemon=True).start()
+    start = time.time()
+    result = invoke("sweep", "toy-gaussians", "--quick", *GRID, *SETS, "--scheduler",
+                    f"127.0.0.1:{port}", "--out", tmp_path / "s")
+    server.close()
+    assert time.time() - start < 5
+    assert result.exit_code == 2 and "is not a Dask scheduler" in result.output, result.output
+    assert "bytes" in result.output and not (tmp_path / "s").exists()

@@ -98,6 +98,8 @@ COMMON = (
     Field("device", TEXT, ALWAYS, "cpu, gpu or auto"),
     Field("interrupted_in", TEXT, "partial or failed runs", "the stage that was stopped"),
     Field("error", TEXT, "failed runs", "the error"),
+    Field("files", "object", "runs with stages that wrote files", "path -> {bytes, sha256, "
+          "stage}: what each finished stage left, checked on resume (cdlite.runs.folder)"),
 )
 MODELS = ("teacher", "teacher_fewstep", "teacher_fewstep_2", "student", "student_2step")
 PIPELINE = Record("metrics.json of toy-gaussians, two-moons, digits", COMMON + (

@@ -63,7 +63,7 @@ class CurveRecorder:
 
     def on_state(self, state) -> None:
         """The loop's full state after an evaluation: what --resume continues from."""
-        save_state(self.ctx.folder.path, self.role, state)
+        save_state(self.ctx.folder.path, self.role, state, self.meta["config"])
 
 
 def model_meta(ctx, role: str) -> dict:

@@ -19,6 +19,7 @@ from ..errors import CdliteError
 from ..nn.loop import TrainState
 from ..nn.networks import NETWORKS, make_network
 from ..npzio import check_budget
+from ..sizes import check_config
 
 MODELS = ("teacher", "student")
 
@@ -89,6 +90,7 @@ def network_of(spec, path):
     except TypeError as e:
         raise CdliteError(f"{path}: its header describes an unknown network setting ({e})") \
             from None
+    check_config(cfg)  # depth 1e9 is refused before its layers are listed
     net = make_network(cfg, d)
     check_budget(4 * sum(math.prod(s) for s in net.param_shapes().values()),
                  f"the network of {path}")
@@ -110,10 +112,12 @@ def state_path(folder, role: str) -> Path:
     return Path(folder) / "checkpoints" / f"{role}.state.npz"
 
 
-def save_state(folder, role: str, state: TrainState) -> None:
-    """The loop's state after `state.step`, atomically (a kill leaves the previous one)."""
+def save_state(folder, role: str, state: TrainState, config: dict | None = None) -> None:
+    """The loop's state after `state.step`, atomically (a kill leaves the previous one), with
+    the config that made it (the run's identity, checked by check_belongs on resume)."""
     save_checkpoint(state_path(folder, role), state.arrays(),
-                    {"model": role, "step": state.step, "rng": state.rng})
+                    {"model": role, "step": state.step, "rng": state.rng,
+                     **({"config": config} if config is not None else {})})
 
 
 def load_state(folder, role: str, net) -> TrainState | None:
@@ -132,3 +136,37 @@ def load_state(folder, role: str, net) -> TrainState | None:
         raise CdliteError(f"{path} was saved by another network than this run's config.toml "
                           "describes; the run folder is damaged; start again with --force")
     return state
+
+
+# --- whose checkpoints are these? ---------------------------------------------------------------
+
+def check_belongs(folder, config: dict) -> None:
+    """Refuse, in one line naming both sides, a checkpoint or training state in FOLDER/checkpoints
+    that another run wrote: its header's config (the part of the config that made the model)
+    must agree with `config`, the run's resolved config as a dict (cdlite.config.to_dict)."""
+    for path in sorted((Path(folder) / "checkpoints").glob("*.npz")):
+        try:
+            theirs = read_header(path).get("config")
+        except CdliteError:
+            continue  # a damaged file: its recorded hash fails, and its stage runs again
+        if not isinstance(theirs, dict):
+            continue  # written before checkpoints carried their config: the hashes still check
+        key, a, b = _first_difference(theirs, config)
+        if key is not None:
+            raise CdliteError(f"{path} belongs to another run ({key} = {a!r} there, {b!r} in "
+                              f"{Path(folder) / 'config.toml'}); move it out of the folder (its "
+                              "stage then runs again), or start over with --force")
+
+
+def _first_difference(theirs: dict, ours: dict, prefix: str = ""):
+    """(dotted key, their value, our value) of the first key of `theirs` that `ours` does not
+    share, or (None, None, None)."""
+    for k, v in theirs.items():
+        mine = ours.get(k) if isinstance(ours, dict) else None
+        if isinstance(v, dict) and isinstance(mine, dict):
+            found = _first_difference(v, mine, f"{prefix}{k}.")
+            if found[0] is not None:
+                return found
+        elif v != mine:
+            return f"{prefix}{k}", v, mine
+    return None, None, None

@@ -13,7 +13,9 @@ from ..errors import CdliteError
 from ..fileio import atomic_file, json_safe
 from .. import npzio
 from ..npzio import check_budget
+from ..sizes import check_sampler_steps
 from .checkpoints import load_model
+from .identity import MARK, kind_of
 
 
 def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
@@ -24,6 +26,10 @@ def sample_checkpoint(path, n: int, seed: int = 0, steps: int | None = None,
     from ..distill import ConsistencyFunction, sample_consistency
     if n < 1:
         raise CdliteError(f"-n must be at least 1, got {n}")
+    if seed < 0:
+        raise CdliteError(f"--seed {seed}: give a whole number >= 0")
+    if steps is not None:
+        check_sampler_steps(steps)
     net, params, meta = load_model(path)
     xp = get_xp(device)
     params = {k: xp.asarray(v) for k, v in params.items()}
@@ -89,6 +95,13 @@ def check_output(out, inputs, force: bool = False) -> None:
         if out.exists() and Path(src).exists() and out.resolve() == Path(src).resolve():
             raise CdliteError(f"--out {out} is the input file {src}; writing there would destroy "
                               "it; choose another --out")
+    for parent in list(out.absolute().parents)[:2]:  # RUN/samples.npz, RUN/checkpoints/x.npz
+        kind = kind_of(parent) if (parent / MARK).is_file() or \
+            (parent / "metrics.json").is_file() else None
+        if kind in ("run", "seeds", "sweep"):
+            raise CdliteError(f"--out {out} is inside the {kind} folder {parent}, whose files "
+                              "only its own run writes (--force does not change that); choose "
+                              "another --out")
     if out.exists() and not force:
         inside = (out.parent / "metrics.json").is_file()
         what = "a file of a run folder" if inside else "an existing file"

@@ -1,15 +1,17 @@
 """The run folder (docs/design.md §7) and its lifecycle: a folder never claims more than it holds.
 
+    cdlite.json    what the folder is: a run, its recipe, seed and config hash (identity.py)
     config.toml    the resolved config, with the recipe's name first (what --config reads back)
-    metrics.json   everything measured so far, and "status"
+    metrics.json   everything measured so far, "status", and "files": the size and SHA-256 of
+                   every file a finished stage left (samples.npz, checkpoints/*.npz)
     samples.npz    the sample sets so far (plain float32 arrays)
     checkpoints/   the models (and, for resume, their training state)
     figures/, report.md
 
 The lifecycle:
-- One run owns a folder through `.lock`, created exclusively, holding the owner's PID and host.
-  A second run on the folder is refused with the owner's name; a lock left by a process that no
-  longer runs (a kill, a crash, a power cut) is told apart and reported as such.
+- One run owns a folder through a kernel lock on `.lock` (cdlite.locking): a second run on the
+  folder is refused with the owner's name, and the kernel drops the lock when its process ends,
+  however it ends, so there is no stale lock: a killed run's folder is simply not in use.
 - "status" in metrics.json moves running -> complete | partial | failed. Every write is atomic
   (cdlite.fileio), and each finished stage is saved as it ends, so a kill at any moment leaves a
   folder whose status and metrics say what it holds. "complete" is written last of all, after
@@ -19,7 +21,9 @@ The lifecycle:
   it was (status "running", so `cdlite show` reports it as stopped mid-write).
 - A failure keeps the finished stages' results and marks the folder failed, with the error.
 - `force=True` moves an earlier run aside (FOLDER.old-<time>) instead of writing into it, and
-  removes it once the new run is complete: a folder never mixes two runs.
+  removes it once the new run is complete: a folder never mixes two runs. Only a run folder is
+  ever moved: a folder of another kind, or holding files cdlite did not write, is refused.
+- A resumed run trusts a finished stage only if its files are whole (cdlite.runs.files).
 """
 from __future__ import annotations
 
@@ -35,8 +39,10 @@ import numpy as np
 
 from .. import npzio
 from ..errors import CdliteError
-from ..fileio import atomic_file, write_json, write_text
-from .lock import LOCK, acquire_lock, lock_owner, release, who_holds
+from ..fileio import atomic_file, read_limited, write_json, write_text
+from ..locking import LOCK, FolderLock, describe, holder
+from .files import stage_files, undo_stages_with_bad_files, file_record
+from .identity import check_target, declare, text_hash
 
 FINISHED = ("complete", "partial", "failed")
 
@@ -48,17 +54,17 @@ class StageLimit(Exception):
 
 # --- reading a folder -----------------------------------------------------------------------
 
+JSON_LIMIT = 256 << 20  # bytes of a metrics.json, sweep.json or summary.json (a few KB to MB)
+
+
 def read_json(path: Path, what: str = "file") -> dict:
-    """A JSON object from disk, or a CdliteError that says what is wrong with the file."""
+    """A JSON object from disk (read with a size limit), or a CdliteError that says what is
+    wrong with the file."""
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CdliteError(f"{path} does not exist") from None
+        value = json.loads(read_limited(path, JSON_LIMIT, what).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CdliteError(f"{path} is not valid JSON ({e}); the {what} is damaged (it was not "
                           "written by cdlite, or was edited by hand)") from None
-    except OSError as e:
-        raise CdliteError(f"cannot read {path}: {e.strerror}") from None
     if not isinstance(value, dict):
         raise CdliteError(f"{path} holds a JSON {type(value).__name__}, not an object; the "
                           f"{what} is damaged")
@@ -77,16 +83,19 @@ def describe_state(folder) -> tuple[str, str]:
     """(state, one line for a person) of a run folder: complete, partial, failed, running (its
     owner is alive), killed (status running, owner gone) or empty."""
     folder = Path(folder)
-    owner = lock_owner(folder)
+    owner = holder(folder)
+    if owner is not None:
+        return "running", f"{folder} is in use by {describe(owner)}"
+    return _state(folder)
+
+
+def _state(folder: Path) -> tuple[str, str]:
+    """describe_state of a folder that no other process holds (or that this one has locked)."""
     if not (folder / "metrics.json").is_file():
-        if owner and owner["alive"] is not False:
-            return "running", f"{folder} is in use by a run of {who_holds(owner)} (starting)"
         return "empty", f"{folder} holds no run"
     m = read_metrics(folder)
     status = m.get("status")
-    if status == "running":
-        if owner and owner["alive"] is not False:
-            return "running", f"{folder} is in use by a run of {who_holds(owner)}"
+    if status == "running":  # and nobody holds the lock: its process ended without a word
         stage = m.get("stage", "?")
         return "killed", (f"{folder}: the run was stopped without saving (killed, or a second "
                           f"signal) during {stage!r}; it holds the stages that finished before")
@@ -110,6 +119,7 @@ class RunFolder:
         self.stopped = False                  # set when the run was stopped before its end
         self.stop_after: str | None = None    # end the run after this stage (StageLimit)
         self.replaced: Path | None = None     # an earlier run moved aside by force=True
+        self.lock: FolderLock | None = None   # held from create/reopen to finish
 
     # -- creation ---------------------------------------------------------------------------
     @classmethod
@@ -119,46 +129,48 @@ class RunFolder:
         force: then the old run is moved aside), lock it, write config.toml and a metrics.json
         with status "running"."""
         path = Path(path)
-        replaced = _make_room(path, force)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise CdliteError(f"cannot create the run folder {path}: {e.strerror}; choose "
-                              "another --out") from None
-        acquire_lock(path)
+        lock, replaced = _make_room(path, force)
         folder = cls(path, {"recipe": recipe, "seed": seed, "status": "running",
                             "stage": "setup", "stages_done": [], "timings_s": {}}, log=log)
-        folder.replaced = replaced
-        write_text(path / "config.toml", config_toml)
-        folder.save()
+        folder.replaced, folder.lock = replaced, lock
+        try:
+            declare(path, "run", recipe=recipe, seed=seed, config=text_hash(config_toml))
+            write_text(path / "config.toml", config_toml)
+            folder.save()
+        except OSError as e:
+            lock.release()
+            raise CdliteError(f"cannot write the run folder {path}: {e.strerror}; free some "
+                              "space or choose another --out") from None
         return folder
 
     @classmethod
-    def reopen(cls, path, log=None) -> RunFolder:
-        """Take back a stopped run's folder (partial, failed, or killed: its lock is stale) to
-        continue it: lock it again, read what it holds, mark it running."""
+    def reopen(cls, path, log=None, check=None) -> RunFolder:
+        """Take back a stopped run's folder (partial, failed, or killed) to continue it: lock it,
+        check(path) that it is the run the caller means (identity), read what it holds (a
+        finished stage whose files are missing or changed is undone), mark it running."""
         path = Path(path)
-        state, line = describe_state(path)
-        if state == "complete":
-            raise CdliteError(f"{line}: there is nothing to resume (`cdlite show {path}`)")
-        if state in ("running", "empty", "damaged"):
-            raise CdliteError(f"{line}; only a partial, failed or killed run can be resumed")
-        owner = lock_owner(path)
-        if owner is not None and owner["alive"] is False:
-            os.remove(path / LOCK)  # the stale lock of a process that no longer runs
-        acquire_lock(path)
+        lock = FolderLock.acquire(path, what="run")
         try:
+            state, line = _state(path)
+            if state == "complete":
+                raise CdliteError(f"{line}: there is nothing to resume (`cdlite show {path}`)")
+            if state in ("empty", "damaged"):
+                raise CdliteError(f"{line}; only a partial, failed or killed run can be resumed")
+            if check is not None:
+                check(path)
             metrics = read_metrics(path)
+            undo_stages_with_bad_files(path, metrics, log or (lambda *a: None))
             samples = {}
             if (path / "samples.npz").is_file():
                 samples = dict(npzio.load(path / "samples.npz"))
         except BaseException:
-            release(path)
+            lock.release()
             raise
         for key in ("interrupted_in", "error"):  # they described the stop, now undone
             metrics.pop(key, None)
         metrics["status"] = "running"
         folder = cls(path, metrics, samples, log=log)
+        folder.lock = lock
         folder.save(samples=False)
         return folder
 
@@ -195,9 +207,21 @@ class RunFolder:
         self.metrics["timings_s"][name] = round(time.perf_counter() - start, 3)
         if name not in self.metrics["stages_done"]:  # (the report is redone on resume)
             self.metrics["stages_done"].append(name)
-        self.save()
+        if self.samples:
+            write_samples(self.path / "samples.npz", self.samples)
+        self.record_files(name)
+        self.save(samples=False)
         if name == self.stop_after:
             raise StageLimit(name)
+
+    def record_files(self, stage: str | None) -> None:
+        """Note the size and hash of every file the stages left (samples.npz, checkpoints/):
+        new ones as files of `stage` (None: note only the files already noted)."""
+        files = self.metrics.setdefault("files", {})
+        for rel in stage_files(self.path):
+            if rel in files or stage is not None:
+                old = files.get(rel, {})
+                files[rel] = {**file_record(self.path / rel), "stage": old.get("stage", stage)}
 
     def finish(self, status: str, error: str | None = None) -> None:
         """The last write of a run: its status (complete, partial or failed), then the lock is
@@ -208,8 +232,17 @@ class RunFolder:
             self.metrics["interrupted_in"] = self.metrics.get("stage")
         if error:
             self.metrics["error"] = error
-        self.save()
-        release(self.path)
+        try:
+            try:
+                if self.samples:
+                    write_samples(self.path / "samples.npz", self.samples)
+                self.record_files(None)  # what a stopped stage rewrote is noted as it now is
+            except OSError:  # a full disk: metrics.json (a few KB) may still say how it ended
+                pass
+            self.save(samples=False)
+        finally:
+            if self.lock is not None:
+                self.lock.release()
         if status == "complete" and self.replaced is not None:
             shutil.rmtree(self.replaced, ignore_errors=True)
             self.replaced = None
@@ -228,23 +261,40 @@ def write_samples(path: Path, samples: dict) -> None:
                                           allow_pickle=False)
 
 
-def _make_room(path: Path, force: bool) -> Path | None:
-    """Check that `path` can take a new run; with force, move an earlier run aside."""
+def _make_room(path: Path, force: bool) -> tuple[FolderLock, Path | None]:
+    """Create and lock `path` for a new run, after checking that it can take one; with force, an
+    earlier run is moved aside (FOLDER.old-...) and the new run gets a fresh folder. Returns the
+    lock and the folder moved aside (or None)."""
     if path.exists() and not path.is_dir():
         raise CdliteError(f"--out {path} is a file; give a folder for the run")
-    if not path.exists() or not any(path.iterdir()):
-        return None
-    state, line = describe_state(path)
-    if state == "running":
-        raise CdliteError(f"{line}; wait for it to finish or choose another --out")
-    if not force:
-        advice = (f"resume it with `cdlite run --resume {path}`, " if state in
-                  ("partial", "killed", "failed") else "")
-        raise CdliteError(f"{line}; {advice}choose another --out, or add --force to move it "
-                          "aside and start over")
-    aside = path.with_name(f"{path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
     try:
-        os.rename(path, aside)
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise CdliteError(f"cannot move the earlier run {path} aside: {e.strerror}") from None
-    return aside
+        raise CdliteError(f"cannot create the run folder {path}: {e.strerror}; choose "
+                          "another --out") from None
+    lock = FolderLock.acquire(path, what="run")
+    try:
+        if check_target(path, "run") is None:
+            return lock, None
+        state, line = _state(path)
+        if not force:
+            advice = (f"resume it with `cdlite run --resume {path}`, " if state in
+                      ("partial", "killed", "failed") else "")
+            raise CdliteError(f"{line}; {advice}choose another --out, or add --force to move it "
+                              "aside and start over")
+        aside = path.with_name(f"{path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}-"
+                               f"{os.getpid()}")
+        try:
+            os.rename(path, aside)
+            path.mkdir()
+        except OSError as e:
+            raise CdliteError(f"cannot move the earlier run {path} aside: {e.strerror}") \
+                from None
+        new = FolderLock.acquire(path, what="run")
+    except BaseException:
+        lock.release()
+        raise
+    lock.release()  # the lock of the folder moved aside (its file stays there, unlocked)
+    with contextlib.suppress(OSError):
+        os.remove(aside / LOCK)
+    return new, aside

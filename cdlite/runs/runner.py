@@ -1,38 +1,26 @@
 """Running any recipe into a run folder: the config it resolves to, the folder's lifecycle
-(lock, status, signals; cdlite.runs.folder), several seeds.
+(lock, status, signals; cdlite.runs.folder), resume (several seeds: cdlite.runs.seeds).
 
 The same code serves every recipe: cli/ calls these functions and never names a recipe.
 """
 from __future__ import annotations
 
 import os
-import sys
-from dataclasses import replace
 from pathlib import Path
 
-from ..config import flatten, override, to_toml
+from ..config import flatten, override, read_toml, to_dict, to_toml
 from ..errors import CdliteError
-from ..fileio import write_json, write_text
+from ..fileio import DISK_FAULTS
+from ..sizes import check_config
 from .recipe import Recipe
+from .checkpoints import check_belongs
 from .folder import RunFolder, StageLimit
+from .identity import kind_of, read_mark, text_hash
 from .signals import stop_on_signals
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-
 def load_toml(path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise CdliteError(f"config file {path} does not exist") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise CdliteError(f"config file {path} is not valid TOML: {e}") from None
-    except OSError as e:
-        raise CdliteError(f"cannot read config file {path}: {e.strerror}") from None
+    """A config file (--config, a run's config.toml, a sweep spec), read with a size limit."""
+    return read_toml(path)
 
 
 def parse_sets(sets) -> list:
@@ -71,7 +59,9 @@ def resolve_config(recipe: Recipe, quick: bool = False, config_file=None, sets=(
     if device is not None:
         pairs.append(("device", device))
     base = recipe.quick(recipe.defaults) if quick else recipe.defaults
-    return override(base, pairs)
+    cfg = override(base, pairs)
+    check_config(cfg)  # every size-like field, before anything is built
+    return cfg
 
 
 def config_toml(recipe: Recipe, cfg) -> str:
@@ -105,22 +95,46 @@ def refuse_with_resume(**flags) -> None:
 
 
 def resume_run(path, get_recipe, log=None, progress: bool | None = None):
-    """Continue the stopped run in `path` (partial, failed or killed) with the config it saved;
-    returns its summary for the terminal. Finished stages are kept; a training stage continues
-    from its last saved state, so the result is the run that was never stopped, bit for bit
-    (on the CPU). get_recipe(name) finds the recipe config.toml names (cdlite.catalog's: the
-    runner is below the catalogue, so it is handed the lookup rather than importing it)."""
+    """Continue the stopped run in `path` (partial, failed or killed) with the config it saved,
+    or the stopped --seeds folder `path`; returns the summary for the terminal. Finished stages
+    are kept; a training stage continues from its last saved state, so the result is the run
+    that was never stopped, bit for bit (on the CPU). get_recipe(name) finds the recipe
+    config.toml names (cdlite.catalog's: the runner is below the catalogue, so it is handed the
+    lookup rather than importing it)."""
     log = log or (lambda *a: None)
     path = Path(path)
+    if kind_of(path) == "sweep":
+        raise CdliteError(f"{path} is a sweep folder: rerun the same `cdlite sweep ... --out "
+                          f"{path}` command to continue it (finished cells are kept)")
+    if kind_of(path) == "seeds":
+        from .seeds import resume_seeds  # (seeds.py runs and resumes runs through this module)
+        return resume_seeds(path, get_recipe, log, progress)
+    recipe, cfg = saved_config(path, get_recipe)
+    prepared = recipe.prepare(cfg)
+
+    def same_run(folder):  # under the folder's lock, before anything is changed
+        mark = read_mark(folder)
+        text = config_toml(recipe, cfg)
+        if mark is not None and mark.get("config") != text_hash(text):
+            raise CdliteError(f"{folder}/config.toml was edited after the run started (config "
+                              f"{text_hash(text)}, the run's is {mark.get('config')}); put it "
+                              f"back, or start a new run from it: `cdlite run {recipe.name} "
+                              f"--config {folder}/config.toml --out NEW_FOLDER`")
+        check_belongs(folder, to_dict(cfg))
+    folder = RunFolder.reopen(path, log, check=same_run)
+    log(f"resuming {path} after: {', '.join(folder.metrics['stages_done']) or 'setup'}")
+    return recipe.table(drive(recipe, cfg, folder, prepared, log, progress))
+
+
+def saved_config(path: Path, get_recipe):
+    """(recipe, config) of the run folder `path`, from its config.toml."""
     if not (path / "config.toml").is_file():
         raise CdliteError(f"{path} is not a run folder (no config.toml); nothing to resume")
     saved = load_toml(path / "config.toml")
     recipe = get_recipe(str(saved.pop("recipe", "")))
     cfg = override(recipe.defaults, flatten(saved))
-    prepared = recipe.prepare(cfg)
-    folder = RunFolder.reopen(path, log)
-    log(f"resuming {path} after: {', '.join(folder.metrics['stages_done']) or 'setup'}")
-    return recipe.table(drive(recipe, cfg, folder, prepared, log, progress))
+    check_config(cfg)
+    return recipe, cfg
 
 
 def drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> dict:
@@ -149,9 +163,26 @@ def drive(recipe: Recipe, cfg, folder: RunFolder, prepared, log, progress) -> di
             raise
         except Exception as e:
             _partial_report(recipe, folder, cfg, log)
-            folder.finish("failed", error=f"{type(e).__name__}: {e}")
+            try:
+                folder.finish("failed", error=f"{type(e).__name__}: {e}")
+                marked = "it is marked failed"
+            except OSError:  # the disk that stopped the run refuses its last word too
+                marked = ("its metrics.json could not be updated either (`cdlite show` calls "
+                          "it stopped)")
+            if isinstance(e, OSError) and e.errno in DISK_FAULTS:
+                raise CdliteError(f"cannot write the run folder {folder.path}: {e.strerror}; "
+                                  f"{marked}, with the stages that finished; free some space "
+                                  f"(or make it writable), then `cdlite run --resume "
+                                  f"{folder.path}`") from None
             raise
-        folder.finish("complete")
+        try:
+            folder.finish("complete")
+        except OSError as e:
+            if e.errno not in DISK_FAULTS:
+                raise
+            raise CdliteError(f"cannot write the run folder {folder.path}: {e.strerror}; its "
+                              "results are computed but not all saved; free some space, then "
+                              f"`cdlite run --resume {folder.path}`") from None
     return folder.metrics
 
 
@@ -165,27 +196,6 @@ def _partial_report(recipe: Recipe, folder: RunFolder, cfg, log) -> None:
         recipe.report(folder, cfg)
     except (Exception, KeyboardInterrupt) as e:  # the run's own outcome is the one to report
         log(f"report of the stopped run not written: {type(e).__name__}: {e}")
-
-
-def run_seeds(recipe: Recipe, cfg, seeds, out, log=None, force: bool = False,
-              progress: bool | None = None) -> dict:
-    """Run cfg once per seed into out/seed-<s>/ and summarise mean and spread."""
-    if recipe.summarize is None:
-        raise CdliteError(f"recipe {recipe.name!r} has no summary over seeds; drop --seeds (use "
-                          "--seed N for another draw)")
-    out = Path(out() if callable(out) else out)
-    if (out / "summary.json").exists() and not force:
-        raise CdliteError(f"{out} already holds a summary of seeds (summary.json); choose "
-                          "another --out or add --force")
-    runs = [run_recipe(recipe, replace(cfg, seed=int(s)), out / f"seed-{s}", log, force,
-                       progress) for s in seeds]
-    summary = recipe.summarize(runs)
-    write_json(out / "summary.json", summary)
-    write_text(out / "report.md", f"# cdlite: {recipe.name} over seeds {list(seeds)}\n\n"
-               "Mean ± standard deviation over seeds; each seed's folder (seed-N/) has its own "
-               "report and figures.\n\n```\n" + recipe.seed_table(summary) + "\n```\n\n"
-               + summary.get("conclusion", "") + "\n")
-    return summary
 
 
 def default_out(recipe_name: str, quick: bool) -> Path:

@@ -8,18 +8,36 @@ done, result(future) (raises what the task raised), cancel() and close().
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 
+from ..addresses import probe_scheduler, scheduler_address
 from ..errors import CdliteError
 
 
-def _worker_start():
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+def _worker_start(client_pid: int):
     """In each pool worker: Ctrl-C belongs to the client, which cancels the sweep (a worker
-    would otherwise die mid-cell); BLAS threads as cdlite sets them (inherited environment)."""
+    would otherwise die mid-cell); SIGTERM ends the worker through Python, so that its task's
+    temporary folder is removed; on Linux the worker gets SIGTERM when the client dies, however
+    it dies (a SIGKILL too), so no worker outlives its sweep. BLAS threads as cdlite sets them
+    (inherited environment). Task folders of killed workers are removed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != client_pid:  # the client died before prctl: nobody to work for
+        os._exit(1)
     import cdlite  # noqa: F401
+    from . import tasks
+    tasks.CLIENT_PID = client_pid
+    tasks.remove_orphans()
 
 
 class LocalPool:
@@ -34,7 +52,8 @@ class LocalPool:
             raise CdliteError(f"--workers {workers}: give at least 1")
         self.pool = cf.ProcessPoolExecutor(self.workers,
                                            mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=_worker_start)
+                                           initializer=_worker_start,
+                                           initargs=(os.getpid(),))
 
     def submit(self, fn, *args):
         return self.pool.submit(fn, *args)
@@ -47,11 +66,16 @@ class LocalPool:
         return future.result()
 
     def cancel(self):
-        """Drop pending tasks and stop the workers at once (their cells are redone later)."""
+        """Drop pending tasks and stop the workers at once (their cells are redone later), then
+        remove the task folders they leave."""
         workers = list((getattr(self.pool, "_processes", None) or {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
         for proc in workers:
-            proc.terminate()
+            proc.kill()  # SIGKILL: a stopped cell's partial report would be thrown away anyway
+        for proc in workers:
+            proc.join(10)
+        from .tasks import remove_orphans
+        remove_orphans()
 
     def close(self):
         self.pool.shutdown(wait=True)
@@ -63,10 +87,13 @@ class DaskCluster:
     name = "Dask cluster"
 
     def __init__(self, address: str, timeout: float = 8.0):
+        address = scheduler_address(address)  # tcp://HOST:PORT, or one line
         try:
             from dask.distributed import Client
         except ImportError:
             raise CdliteError("--scheduler needs Dask: pip install 'cdlite[dask]'") from None
+        # the peer must greet as a Dask scheduler before a Client reads a length from it
+        probe_scheduler(address, timeout=min(timeout, 5.0))
         try:
             self.client = Client(address, timeout=f"{timeout}s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as e:

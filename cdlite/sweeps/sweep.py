@@ -12,107 +12,33 @@ teacher task, and their own tasks start when it is done. A local process pool or
 runs it (cdlite.sweeps.executors); results come back as data and only this process writes
 the folder. Rerunning a sweep skips finished cells, takes over finished shared tasks, and
 retries failed and pending ones; Ctrl-C cancels what is pending and leaves a valid ledger.
+What a sweep runs (its spec, its cells) is cdlite.sweeps.spec.
+
+The ledger is JSON, not sqlite3: it is a record that can be made again, not the truth. A cell is
+done when its folder holds the complete run of that cell (its cdlite.json identity checked), so
+a deleted or damaged ledger is rebuilt from the cells; one process writes it, under the sweep's
+kernel lock, each write an atomic rename, so transactions would add nothing; and JSON stays
+readable by people and by `cdlite show`, and safe on file systems where SQLite's locking is not.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import re
 import shutil
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..config import flatten, override, to_dict
 from ..errors import CdliteError
 from ..fileio import write_json
 from ..catalog import get_recipe
+from ..runs.files import file_problem
 from ..runs.folder import describe_state, read_json
-from ..runs.lock import acquire_lock, release
+from ..runs.runner import config_toml
+from ..runs.identity import check_target, declare, read_mark, text_hash
+from ..locking import FolderLock
 from ..runs.signals import stop_on_signals
-from .tasks import cell_task, read_tree, shared_task, write_tree
+from .spec import Cell, SweepSpec, check_spec, expand, parse_grid  # noqa: F401 (the API)
+from .tasks import cell_task, read_tree, remove_orphans, shared_task, write_tree
 
-MAX_CELLS = 1000  # a grid bigger than this needs --yes
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """What a sweep runs: a recipe, fixed settings, a grid of settings, seeds."""
-    recipe: str
-    grid: tuple = ()              # ((key, (value, ...)), ...): every combination is a cell
-    sets: tuple = ()              # ((key, value), ...): the same for every cell
-    seeds: tuple = (0,)           # each combination once per seed
-    quick: bool = False           # the recipe's --quick variant as the base
-    study: str = ""               # the shipped study it comes from, if any
-
-    def to_dict(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
-
-    @classmethod
-    def from_toml(cls, d: dict, source) -> SweepSpec:
-        """A spec file: recipe = "...", seeds = 3 or [..], quick, [set] and [grid] tables."""
-        unknown = set(d) - {"recipe", "seeds", "seed", "quick", "set", "grid"}
-        if unknown or "recipe" not in d:
-            raise CdliteError(f"{source}: a sweep spec has recipe = \"...\", seeds, quick, "
-                              f"[set] and [grid]; got {sorted(d)}")
-        seeds = d.get("seeds", 1)
-        seeds = (tuple(range(int(d.get("seed", 0)), int(d.get("seed", 0)) + int(seeds)))
-                 if isinstance(seeds, int) else tuple(int(s) for s in seeds))
-        grid = tuple((k, tuple(v if isinstance(v, list) else [v]))
-                     for k, v in flatten(d.get("grid", {})))
-        return cls(str(d["recipe"]), grid, tuple(flatten(d.get("set", {}))), seeds,
-                   bool(d.get("quick", False)))
-
-
-def parse_grid(items) -> tuple:
-    """--grid key=v1,v2 options as ((key, (v1, v2)), ...)."""
-    out = []
-    for item in items:
-        if "=" not in item:
-            raise CdliteError(f"--grid expects key=v1,v2,..., got {item!r} "
-                              "(e.g. --grid data.n_train=8,16,32)")
-        key, values = item.split("=", 1)
-        values = [v.strip() for v in values.split(",") if v.strip()]
-        if not values:
-            raise CdliteError(f"--grid {key}= has no values; give them as key=v1,v2")
-        out.append((key.strip(), tuple(values)))
-    return tuple(out)
-
-
-@dataclass
-class Cell:
-    index: int
-    settings: dict                # the grid's values of this cell (key -> value as given)
-    seed: int
-    cfg: object = field(repr=False)
-    share: str = ""               # cells with one share key share their first stages
-
-    @property
-    def folder(self) -> str:
-        slug = "-".join(f"{k}={v}" for k, v in self.settings.items())
-        slug = re.sub(r"[^A-Za-z0-9._=-]+", "_", f"{slug}-seed={self.seed}".strip("-"))
-        return f"cells/{self.index:03d}-{slug[:80]}"
-
-    def task_settings(self) -> list:
-        return flatten(to_dict(self.cfg))
-
-
-def expand(spec: SweepSpec) -> list[Cell]:
-    """Every cell of the spec, each config resolved and checked before any task starts: an
-    unknown key or a value of the wrong type is one line naming the key and the choices."""
-    recipe = get_recipe(spec.recipe)
-    base = recipe.quick(recipe.defaults) if spec.quick else recipe.defaults
-    keys = [k for k, _ in spec.grid]
-    if len(set(keys)) != len(keys):
-        raise CdliteError(f"--grid names a key twice: {keys}")
-    cells = []
-    for combo in itertools.product(*(values for _, values in spec.grid)):
-        for seed in spec.seeds:
-            settings = dict(zip(keys, combo))
-            cfg = override(base, list(spec.sets) + list(settings.items()) + [("seed", seed)])
-            share = recipe.share_key(cfg) if recipe.share_key else ""
-            cells.append(Cell(len(cells), settings, int(seed), cfg, share))
-    return cells
 
 
 # --- the ledger --------------------------------------------------------------------------------
@@ -121,10 +47,14 @@ class Ledger:
     """SWEEP/sweep.json: the spec and the state of every cell and shared task, written
     atomically after every change, so that a stopped sweep is continued where it was."""
 
-    def __init__(self, out: Path, spec: SweepSpec, cells: list[Cell]):
+    def __init__(self, out: Path, spec: SweepSpec, cells: list[Cell], log=None):
         self.out, self.spec, self.cells = out, spec, cells
+        self.log = log or (lambda *a: None)
         path = out / "sweep.json"
         old = read_json(path, "sweep's ledger") if path.is_file() else None
+        if old is not None and not isinstance(old.get("cells", []), list):
+            raise CdliteError(f"{path} is damaged (its cells are not a list); delete it and "
+                              "rerun the same command: it is rebuilt from the cell folders")
         if old is not None and old.get("spec") != spec.to_dict():
             raise CdliteError(f"{out} holds a sweep of another spec ({old.get('spec')}); choose "
                               "another --out (or rerun it with the same recipe, grid, set, "
@@ -132,20 +62,43 @@ class Ledger:
         self.state = {c.folder: self._was(old, c) for c in cells}
         self.shared = (old or {}).get("shared", {})
         self.rows = (old or {}).get("rows", [])
+        if not isinstance(self.shared, dict) or not isinstance(self.rows, list):
+            self.shared, self.rows = {}, []  # derived values: made again
 
     def _was(self, old, cell: Cell) -> dict:
-        """The cell's state in the ledger of an earlier session: done only if its folder is
-        complete too; a cell that was running when the sweep stopped is pending again."""
-        entry = next((c for c in (old or {}).get("cells", []) if c["folder"] == cell.folder),
-                     {})
-        status = entry.get("status", "pending")
-        if status == "done" and describe_state(self.out / cell.folder)[0] != "complete":
-            status = "pending"
-        if status not in ("done", "failed"):
-            status = "pending"
-        return {"status": status, "error": entry.get("error") if status == "failed" else None,
-                "seconds": entry.get("seconds")}
+        """The cell's state, from its folder first: done when its folder holds the complete run
+        of this cell (its identity checked), whatever the ledger says, so that a deleted ledger
+        is rebuilt from the cells instead of computing them again; a cell whose folder holds
+        another run (folders swapped or copied) is run again; one the ledger marks failed stays
+        failed; everything else (running when the sweep stopped, never started) is pending."""
+        entry = next((c for c in (old or {}).get("cells", []) if isinstance(c, dict)
+                      and c.get("folder") == cell.folder), {})
+        folder = self.out / cell.folder
+        if folder.is_dir() and describe_state(folder)[0] == "complete":
+            why = self._not_this_cell(cell, folder)
+            if why is None:
+                seconds = entry.get("seconds") if entry.get("status") == "done" else \
+                    _seconds(folder)
+                return {"status": "done", "error": None, "seconds": seconds}
+            self.log(f"  {cell.folder} holds another run ({why}): it runs again")
+            return {"status": "pending", "error": None, "seconds": None}
+        if entry.get("status") == "failed":
+            return {"status": "failed", "error": entry.get("error"), "seconds": None}
+        return {"status": "pending", "error": None, "seconds": None}
 
+    def _not_this_cell(self, cell: Cell, folder: Path) -> str | None:
+        """Why the run folder `folder` is not `cell`'s run (None when it is)."""
+        recipe = get_recipe(self.spec.recipe)
+        try:
+            mark = read_mark(folder)
+        except CdliteError as e:
+            return str(e)
+        if mark is None:
+            return "no cdlite.json"
+        want = {"kind": "run", "recipe": recipe.name, "seed": cell.seed,
+                "config": text_hash(config_toml(recipe, cell.cfg))}
+        wrong = [f"{k} {mark.get(k)!r}, not {v!r}" for k, v in want.items() if mark.get(k) != v]
+        return "; ".join(wrong) or None
     def mark(self, cell: Cell, status: str, error: str | None = None, seconds=None) -> None:
         self.state[cell.folder] = {"status": status, "error": error, "seconds": seconds}
         self.save()
@@ -175,10 +128,49 @@ def _install(out: Path, rel: str, files: dict) -> None:
     os.replace(tmp, final)
 
 
-def _read_shared(out: Path, key: str):
-    """The files a shared task of an earlier session left, or None."""
+def _remove_unfinished_installs(out: Path) -> None:
+    """The temporary folders of installs that a killed session left (only the lock's holder
+    installs, so any there now are left over)."""
+    for parent in (out / "cells", out / "shared"):
+        for tmp in parent.glob("*.tmp-*") if parent.is_dir() else ():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_shared(out: Path, key: str, log):
+    """The files a shared task of an earlier session left, or None when there are none, or
+    when they are not whole (a file missing or changed since it was written: then they are
+    removed, and the shared stages run again)."""
     folder = out / "shared" / key
-    return read_tree(folder) if folder.is_dir() else None
+    if not folder.is_dir():
+        return None
+    why = damaged_shared(folder)
+    if why is None:
+        return read_tree(folder)
+    log(f"  shared/{key}: {why}; its stages run again")
+    shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
+def damaged_shared(folder: Path) -> str | None:
+    """What is wrong with a shared task's folder (None when its files are the ones it wrote)."""
+    try:
+        files = read_json(folder / "metrics.json", "shared stages' metrics.json").get("files")
+    except CdliteError as e:
+        return str(e)
+    if not isinstance(files, dict) or not files:
+        return "its metrics.json records no files"
+    for rel, record in files.items():
+        why = file_problem(folder / rel, record) if isinstance(record, dict) else "is damaged"
+        if why:
+            return f"{rel} {why}"
+    return None
+
+
+def _seconds(folder: Path):
+    """The compute time of a cell, from its metrics.json (for a ledger rebuilt from folders)."""
+    timings = read_json(folder / "metrics.json", "run's metrics.json").get("timings_s")
+    numbers = [v for v in (timings or {}).values() if isinstance(v, (int, float))]
+    return round(sum(numbers), 2) if numbers else None
 
 
 # --- running it -----------------------------------------------------------------------------
@@ -189,17 +181,22 @@ def run_sweep(spec: SweepSpec, out, executor_factory, log=None, yes: bool = Fals
     counts. executor_factory() makes the executor (after every cell's config was checked, so a
     bad grid costs nothing). on_done(out, ledger) writes the table, figures and report."""
     log = log or (lambda *a: None)
+    check_spec(spec, yes)  # the count before any cell is built
     cells = expand(spec)
-    if len(cells) > MAX_CELLS and not yes:
-        raise CdliteError(f"this grid has {len(cells)} cells (more than {MAX_CELLS}); check "
-                          "--grid and --seeds, and add --yes to run them all")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise CdliteError(f"--out {out} is a file; give a folder for the sweep")
-    out.mkdir(parents=True, exist_ok=True)
-    acquire_lock(out)
+    check_target(out, "sweep")
     try:
-        ledger = Ledger(out, spec, cells)
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CdliteError(f"cannot create the sweep folder {out}: {e.strerror}; choose another "
+                          "--out") from None
+    lock = FolderLock.acquire(out, what="sweep")
+    try:
+        check_target(out, "sweep")  # again, now that nobody else can write it
+        declare(out, "sweep", recipe=spec.recipe, spec=text_hash(json.dumps(spec.to_dict())))
+        _remove_unfinished_installs(out)
+        remove_orphans()
+        ledger = Ledger(out, spec, cells, log)
         todo = [c for c in cells if ledger.state[c.folder]["status"] != "done"]
         log(f"sweep {out}: {len(cells)} cells, {len(cells) - len(todo)} done, "
             f"{len(todo)} to run")
@@ -215,7 +212,7 @@ def run_sweep(spec: SweepSpec, out, executor_factory, log=None, yes: bool = Fals
         if on_done is not None:
             on_done(out, ledger)
     finally:
-        release(out)
+        lock.release()
     return ledger.counts()
 
 
@@ -229,7 +226,7 @@ def _run_tasks(spec, out: Path, todo: list[Cell], ledger: Ledger, ex, log) -> No
                           []).append(cell)
     running = {}
     for key, group in groups.items():
-        shared = _read_shared(out, key) if len(group) > 1 else None
+        shared = _read_shared(out, key, log) if len(group) > 1 else None
         if len(group) > 1 and shared is None:
             running[ex.submit(shared_task, spec.recipe, group[0].task_settings())] = (key, group)
             continue

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 
 from ..fileio import write_text
+from ..runs.folder import read_json
 from ..report.format import mean_sd, plus_minus
 from ..experiments.curves import frontier, score, scores_of
 from ..experiments.schema import SWEEP_MODELS
@@ -23,7 +23,8 @@ from ..experiments.schema import SWEEP_MODELS
 def cell_metrics(out: Path, ledger) -> list[tuple]:
     """(cell, metrics) of every finished cell, in grid order."""
     done = [c for c in ledger.cells if ledger.state[c.folder]["status"] == "done"]
-    return [(c, json.loads((out / c.folder / "metrics.json").read_text())) for c in done]
+    return [(c, read_json(out / c.folder / "metrics.json", "cell's metrics.json"))
+            for c in done]
 
 
 def time_to(curve: list, level: float):

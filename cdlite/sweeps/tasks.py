@@ -12,7 +12,9 @@ aside, as a single `cdlite run` with the same config (tests/test_sweep.py checks
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +22,8 @@ from pathlib import Path
 from ..config import override
 from ..catalog import get_recipe
 from ..runs.folder import RunFolder
-from ..runs.lock import LOCK
+from ..runs.identity import declare, text_hash
+from ..locking import LOCK, FolderLock, holder
 from ..runs.runner import drive, config_toml
 
 SHARED_FILES = ("metrics.json", "samples.npz")  # and checkpoints/*: what the cells continue from
@@ -44,6 +47,34 @@ def write_tree(folder: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(data)
 
 
+WORK_PREFIX = "cdlite-task-"  # a task's temporary folder in the system's temporary folder
+CLIENT_PID: int | None = None  # in a local pool's worker: the sweep's process (executors)
+
+
+@contextlib.contextmanager
+def work_folder():
+    """A temporary folder for one task, locked while the task runs and removed when it ends
+    however it ends in Python (an error, SIGTERM, Ctrl-C). A worker killed outright leaves it
+    locked by nobody, and the next worker that starts removes it (remove_orphans)."""
+    tmp = Path(tempfile.mkdtemp(prefix=WORK_PREFIX))
+    lock = FolderLock.acquire(tmp, what="sweep task")
+    try:
+        yield tmp
+    finally:
+        lock.release()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if CLIENT_PID is not None and os.getppid() != CLIENT_PID:
+            os._exit(1)  # the sweep died (its SIGTERM stopped this task): nobody to report to
+
+
+def remove_orphans() -> None:
+    """Remove the task folders of workers that were killed (a lock file that nobody holds; a
+    folder without one is being made or removed by its owner right now)."""
+    for tmp in Path(tempfile.gettempdir()).glob(WORK_PREFIX + "*"):
+        if (tmp / LOCK).is_file() and holder(tmp) is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _start(recipe, cfg, folder: Path) -> RunFolder:
     """A new run folder, as `cdlite run` makes it."""
     run = RunFolder.create(folder, recipe.name, config_toml(recipe, cfg), cfg.seed)
@@ -56,8 +87,8 @@ def shared_task(recipe_name: str, settings: list) -> dict:
     start = time.perf_counter()
     recipe, cfg = resolve(recipe_name, settings)
     prepared = recipe.prepare(cfg)
-    with tempfile.TemporaryDirectory(prefix="cdlite-shared-") as tmp:
-        folder = _start(recipe, cfg, Path(tmp) / "run")
+    with work_folder() as tmp:
+        folder = _start(recipe, cfg, tmp / "run")
         folder.stop_after = recipe.shared_stages[-1]
         drive(recipe, cfg, folder, prepared, log=None, progress=False)
         files = {rel: data for rel, data in read_tree(folder.path).items()
@@ -71,11 +102,13 @@ def cell_task(recipe_name: str, settings: list, shared: dict | None = None) -> d
     start = time.perf_counter()
     recipe, cfg = resolve(recipe_name, settings)
     prepared = recipe.prepare(cfg)
-    with tempfile.TemporaryDirectory(prefix="cdlite-cell-") as tmp:
-        path = Path(tmp) / "run"
+    with work_folder() as tmp:
+        path = tmp / "run"
         if shared:
             write_tree(path, shared)
-            (path / "config.toml").write_text(config_toml(recipe, cfg), encoding="utf-8")
+            text = config_toml(recipe, cfg)  # the cell's own config and identity
+            declare(path, "run", recipe=recipe.name, seed=cfg.seed, config=text_hash(text))
+            (path / "config.toml").write_text(text, encoding="utf-8")
             folder = RunFolder.reopen(path)
         else:
             folder = _start(recipe, cfg, path)
