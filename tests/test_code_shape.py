@@ -40,8 +40,9 @@ def test_no_private_name_crosses_a_module_boundary():
 
 # The rooms above the core, lowest first: a module may import its own room or a lower one.
 # The run folder's lifecycle is below the science that writes into it; the report reads what
-# the science wrote; the catalogue binds science and report into recipes; sweeps run recipes.
-LAYERS = ["runs", "experiments", "report", "catalog", "sweeps", "course"]  # course: the capstone reads curves
+# the science wrote; the catalogue binds science and report into recipes; sweeps run recipes;
+# the course (its capstone reads the curves) sits on top.
+LAYERS = ["runs", "experiments", "report", "catalog", "sweeps", "course"]
 ROOMS = ["experiments", "runs", "report", "sweeps"]
 
 
