@@ -47,7 +47,7 @@ def curve_point(x, ds, cfg, rng, denoise=None, features=None) -> dict:
     q = quality_scores(to_numpy(x), ds.test, mixture=ds.mixture, rng=rng, features=features,
                        max_points=min(cfg.eval.n_curve, 1000))
     keep = curve_keys()  # the registry's on_curve scores (cdlite.metrics.scores)
-    point = {"f_mem": mem["f_mem"], "f_mem_ci": mem["f_mem_ci"],
+    point = {"f_mem": mem["f_mem"], "f_mem_ci": mem["f_mem_ci"], "n_samples": mem["n_samples"],
              "coverage": mem["coverage"], "quality": {k: q[k] for k in keep if k in q}}
     if denoise is not None:
         # the denoiser lives on the samples' device: so must the points it is given

@@ -88,23 +88,30 @@ def _f_mem_axis(fig, ax, ylabel: str):
     return fig
 
 
+def _setting_groups(cells):
+    """{label of the cell's whole grid setting: [metrics, ...]} in grid order (seeds together)."""
+    out: dict = {}
+    for cell, m in cells:
+        label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.settings.items())
+        out.setdefault(label or "student", []).append(m)
+    return out
+
+
 def distillation(cells):
-    key = _first_key(cells)
-    groups = _groups(cells, key)
+    groups = _setting_groups(cells)
     if not any(m.get("student_curve") for ms in groups.values() for m in ms):
         return None
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for i, (value, ms) in enumerate(groups.items()):
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    for i, (label, ms) in enumerate(groups.items()):
         for nested, ls in ((None, "-"), ("two_step", "--")):
             steps, mu, sd = _mean_curve([m.get("student_curve") or [] for m in ms], nested)
-            label = f"{key}={value}" if key else "student"
-            ax.plot(steps, mu, ls, c=f"C{i}", label=label + (", 2 steps" if nested else ""))
-            ax.fill_between(steps, mu - sd, mu + sd, color=f"C{i}", alpha=0.12)
-        ends = [(m.get("distill_plateau") or {}) for m in ms]
-        for p in ends:
-            if p.get("reached"):
-                ax.axvline(p["step"], c=f"C{i}", lw=0.8, ls=":")
-    ax.set_xlabel("distillation step (dotted: plateau reached)")
+            keep = steps > 0  # a log step axis: step 0 (the teacher's weights) has no place
+            ax.plot(steps[keep], mu[keep], ls, c=f"C{i}",
+                    label=label + (", 2 steps" if nested else ""))
+            ax.fill_between(steps[keep], (mu - sd)[keep], (mu + sd)[keep], color=f"C{i}",
+                            alpha=0.12)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("distillation step (log axis)")
     return _f_mem_axis(fig, ax, "student f_mem (mean ± sd over seeds)")
 
 
