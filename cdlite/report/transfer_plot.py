@@ -7,6 +7,7 @@ the same latents. Right: the imitation error over distillation steps, both axes 
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from ..plotting import plt
 from .panels import BLUE, RED
@@ -35,6 +36,7 @@ def transfer_figure(metrics, samples, nn, image_shape, threshold):
         left.annotate(f"step {int(step[i]):,}", (error[i], f_mem[i]), fontsize=7,
                       textcoords="offset points", xytext=(4, 4))
     left.set_xscale("log")
+    left.xaxis.set_minor_formatter(NullFormatter())  # labels on the decades only
     left.invert_xaxis()
     left.set_xlabel("imitation error |f_student - Phi_teacher|^2 / (d sigma_data^2)")
     left.set_ylabel("fraction of latents")
