@@ -5,6 +5,8 @@ the figures across them and the report (the shipped studies add their answers).
                         f_mem of teacher and student per grid value (mean and spread over seeds)
     distillation.png    the student's f_mem over distillation time (log step axis), per setting
     frontier.png        memorization against quality for every cell (cdlite.experiments.curves)
+    transfer.png        the student's f_mem and transfer rate against its imitation error over
+                        distillation time, per setting (cdlite.metrics.transfer)
 """
 from __future__ import annotations
 
