@@ -252,6 +252,24 @@ def finish(out: Path, ledger) -> None:
     write_text(out / "report.md", report_text(out, ledger, rows, cells, figures))
 
 
+def growth_lines(cells) -> list:
+    """Per grid setting, the growth law of the student's f_mem fitted over its seeds' curves
+    (cdlite.metrics.growth: the interval resamples the seeds; one seed, its samples)."""
+    groups: dict = {}
+    for c, m in cells:
+        if m.get("student_curve"):
+            groups.setdefault(tuple(c.settings.items()), []).append(m["student_curve"])
+    lines = []
+    for setting, curves in groups.items():
+        label = ", ".join(f"{k}={v}" for k, v in setting) or "all cells"
+        try:
+            lines.append(f"- {label}: " + growth(curves).statement)
+        except CdliteError as e:
+            lines.append(f"- {label}: the growth law was not fitted: {e}")
+    return ["## Growth of the student's f_mem over distillation time", ""] + lines + [""] \
+        if lines else []
+
+
 def report_text(out: Path, ledger, rows, cells, figures) -> str:
     spec = ledger.spec
     counts = ledger.counts()
@@ -268,6 +286,7 @@ def report_text(out: Path, ledger, rows, cells, figures) -> str:
     lines += [f"- failed: {c}: {s['error']}" for c, s in failed] + ([""] if failed else [])
     if rows:
         lines += ["## Results", "", summary_table(rows, keys), ""]
+        lines += growth_lines(cells)
     if study and rows:
         lines += ["## Answer", ""] + study.answer(rows, cells) + [""]
     lines += [f"![{name}](figures/{fname})" for name, fname in figures.items()]
