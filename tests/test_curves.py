@@ -117,6 +117,14 @@ def test_a_log_scheduled_run_records_growth_and_transfer(tmp_path):
     assert any("transfer.n_latents" in p for p in problems(bad))
 
 
+def test_a_budget_too_small_for_the_log_schedule_stops_before_the_run(tmp_path):
+    result, _ = run(tmp_path, "--set", "distill.steps=100", "--set", "distill.eval_schedule=log")
+    assert result.exit_code == 2 and not (tmp_path / "run").exists()
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "distill.steps=100" in lines[0]
+    assert "raise steps to at least 129 or set eval_schedule=linear" in lines[0]
+
+
 def test_a_student_of_its_own_size(tmp_path):
     result, _ = run(tmp_path, "--set", "distill.student_width=32")
     assert result.exit_code == 2 and "distill.init=scratch" in result.output
