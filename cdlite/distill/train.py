@@ -25,7 +25,7 @@ from ..progress import progress
 from .losses import DISTANCES, SOLVERS, cd_loss, ct_grid_size, ct_loss
 
 
-LOG_FIRST = 64  # the first step of the log schedule: before it the student is still the teacher
+LOG_FIRST = 64  # the log schedule's first step: before it the student has hardly moved
 
 
 @dataclass(frozen=True)

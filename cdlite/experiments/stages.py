@@ -20,7 +20,7 @@ from ..nn.networks import make_network
 from ..nn.optim import copy_params
 from .config import RunConfig
 from .curves import student_growth
-from .evaluation import evaluate_samples
+from .evaluation import CURVE_BOOT, evaluate_samples
 from .streams import Eval, Train, rng
 from .training import CurveRecorder
 
@@ -155,7 +155,7 @@ def distillation_stage(ctx: Context, D, teacher_params) -> StageResult:
     teacher, samples = transfer_teacher(ctx, D)
 
     def with_transfer(step, f, point):  # the same latents as the teacher's, at every point
-        one, two_step = transfer(ctx, f, teacher, n_boot=200, step=step)
+        one, two_step = transfer(ctx, f, teacher, CURVE_BOOT, step)
         return {**point, "transfer": one, "two_step": {**point["two_step"], "transfer": two_step}}
 
     curve = CurveRecorder(ctx, "student", model, curve_samplers, dc.steps, with_transfer)
