@@ -200,7 +200,10 @@ def _time_lines(m: dict) -> list:
                              f"P(same point | teacher memorized) {_fmt(r['transfer'], 2)} "
                              f"(of {r['n_teacher_memorized']}); P(memorized | teacher did "
                              f"not) {_fmt(r['mem_if_not'], 2)}; imitation error "
-                             f"{r['imitation_error']:.3g}")
+                             f"{r['imitation_error']:.3g}"
+                             + ("" if who == "student" else " (its second step draws fresh "
+                                "noise, so it is compared with Phi_teacher of its first latent "
+                                "only: not a distance from CD's fixed point)"))
         lines += ["", transfer_sentence(transfer_trend(m.get("student_curve") or [])), ""]
     return ["## Over distillation time", ""] + lines if lines else []
 
