@@ -89,16 +89,21 @@ def distill_time_answer(rows: list, cells: list) -> list:
             if first and last:
                 apart = first.interval[1] < last.interval[0] or last.interval[1] < \
                     first.interval[0]
-                lines.append(
+                shape = "steeper" if last.slope > first.slope else "flatter"
+            lines.append(
                     f"From the first decade ({budgets[0] // 10:,}-{budgets[0]:,}) to the last "
                     f"({top // 10:,}-{top:,}) the slope goes from {first.slope:+.3f} to "
                     f"{last.slope:+.3f} per doubling: "
-                    + ("the intervals do not overlap, so the curve bends (on a log step axis)."
-                       if apart else "the intervals overlap, so no bend is resolved: f_mem "
-                       "grows like a + b log2(steps) over the whole range."))
-    lines += ["", "At each budget (mean ± sd over seeds; the final evaluation; transfer and "
-              "imitation error on the shared latents against Phi_teacher, the teacher's Heun "
-              "map on the CD grid):", ""]
+                    + (f"the intervals do not overlap, so the curve bends: on a log step axis "
+                       f"it is {shape} in the last decade." if apart else
+                       "the intervals overlap, so no bend is resolved: f_mem grows like a + b "
+                       "log2(steps) over the whole range.")
+                    + _steepest(curves, budgets))
+    lines += ["", "At each budget (mean ± sd over seeds; the final evaluation; the transfer "
+              "rate P(student memorizes the same point | teacher memorized) and the imitation "
+              "error on the shared latents against Phi_teacher, the teacher's Heun map on the "
+              "CD grid; below: the seeds whose student lies below the teacher's curve at its "
+              "own quality, weak: a score that rates the untrained teacher as well):", ""]
     keys = [c.rsplit("_student_", 1)[1] for c in rows[0]
             if c.startswith("teacher_f_mem_at_student_")] if rows else []
     head = ["budget", "schedule", "seeds", "student f_mem (1 step)", "2 steps",
@@ -119,10 +124,13 @@ def distill_time_answer(rows: list, cells: list) -> list:
                 [f"{b:,}", sched, str(len(rs)), _pm(r["student_f_mem"] for r in rs),
                  _pm(r["student_2step_f_mem"] for r in rs),
                  _pm(r["student_transfer"] for r in rs),
-                 _pm(r["student_imitation_error"] for r in rs),
+                 plus_minus(*mean_sd(r["student_imitation_error"] for r in rs), digits=4,
+                            missing="n/a"),
                  _pm(r["phi_teacher_f_mem"] for r in rs)]
                 + [_pm(r.get(f"teacher_f_mem_at_student_{k}") for r in rs) for k in keys]
-                + [f"{sum(x is True for x in bl)} of {len(bl)}" for bl in below]) + " |")
+                + [f"{sum(x is True for x in bl)} of {len(bl)}"
+                   + (f" (weak {w})" if (w := sum(bool(r.get(f"weak_{k}")) for r in rs)) else "")
+                   for k, bl in zip(keys, below)]) + " |")
     lines.append("")
     for sched in schedules:
         pts = [(b, ends[sched, b]) for b in budgets if (sched, b) in ends]
@@ -135,12 +143,31 @@ def distill_time_answer(rows: list, cells: list) -> list:
         elif pts:
             lines.append(f"End value, {sched} schedule: {pts[0][1]:.2f} at {pts[0][0]:,} steps "
                          "(one budget: no dependence on the budget measured).")
+    if {"constant", "cosine"} <= set(schedules):
+        both = [b for b in budgets if ("constant", b) in ends and ("cosine", b) in ends]
+        lines.append("Cosine minus constant, final one-step f_mem at the same budget: "
+                     + ", ".join(f"{ends['cosine', b] - ends['constant', b]:+.2f} ({b:,})"
+                                 for b in both) + ".")
     lines.append(f"The teacher's own f_mem is {_pm(r['teacher_f_mem'] for r in rows)}, chance "
                  f"{_pm(r['chance'] for r in rows)}.")
     for m in const:
         lines.append(f"- seed {m['seed']}: "
                      + transfer_sentence(transfer_trend(m.get("student_curve") or [])))
     return lines
+
+
+def _steepest(curves, budgets) -> str:
+    """With a middle budget: which decade the slope is largest in (a bend need not be one way),
+    and how rough a bootstrap over a few seeds is."""
+    fitted = [(b, growth([_up_to(c, b) for c in curves])) for b in budgets if _fits(curves, b)]
+    if len(fitted) < 3:
+        return ""
+    b, g = max(fitted, key=lambda bg: bg[1].slope)
+    text = f" The largest slope, {g.slope:+.3f}, is over the decade ending at {b:,} steps."
+    if len(curves) <= 3:
+        text += (f" (A bootstrap over {len(curves)} seeds draws few distinct means: read these "
+                 "intervals as rough.)")
+    return text
 
 
 def _fits(curves, b) -> bool:
