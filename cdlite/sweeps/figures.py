@@ -167,7 +167,7 @@ def transfer_over_cells(cells):
             series[label] = np.array([np.nanmean(pts[s], axis=0) for s in sorted(pts)])
     if not series:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    fig, ax = plt.subplots(figsize=(7.5, 4.4 + 0.12 * len(series)))
     for i, (label, a) in enumerate(series.items()):
         ax.plot(a[:, 0], a[:, 1], "o-", ms=3, c=f"C{i}", label=f"{label}: f_mem")
         ax.plot(a[:, 0], a[:, 2], "s--", ms=3, c=f"C{i}", alpha=0.7,
@@ -179,8 +179,13 @@ def transfer_over_cells(cells):
     ax.set_xlabel("imitation error |f_student - Phi_teacher|^2 / (d sigma_data^2), log axis")
     ax.set_title("one-step student over distillation time (mean over seeds); dashed: "
                  "P(same point | teacher memorized)", fontsize=9)
-    fig = _f_mem_axis(fig, ax, "fraction of the shared latents")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set_ylabel("fraction of the shared latents")
+    ax.set_ylim(-0.03, 1.05)
+    ax.grid(alpha=0.3)
+    # below the axes: the curves fill the panel from the bottom left to the top right
+    ax.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              frameon=False)
+    fig.tight_layout()
     return fig
 
 
