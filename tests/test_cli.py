@@ -161,7 +161,8 @@ def test_quick_run_writes_a_complete_run_folder(quick_run):
         assert (out / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
     report = (out / "report.md").read_text()
     assert "chance" in report and "coverage" in report and "CD student, 1 step" in report
-    assert "over the second half of distillation" in report
+    assert m["student_growth"]["statement"] in report  # the quick run's curve: too short
+    assert "As the imitation error falls" in report
 
 
 def test_show_sample_and_evaluate_on_the_run(quick_run, tmp_path):

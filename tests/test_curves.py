@@ -1,12 +1,15 @@
-"""Reading curves: the plateau test, the teacher at the student's quality (the frontier), and the
-pipeline settings built on them (distillation to a plateau, a student of another size)."""
+"""Reading curves: the growth law of f_mem over log time, the transfer trend, the teacher at the
+student's quality (the frontier), and the pipeline settings built on them (log-spaced
+evaluations with transfer per latent, a student of another size)."""
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cdlite.experiments.curves import frontier, teacher_at_quality
-from cdlite.experiments.curves import levelled_off as plateau
+from cdlite.experiments.curves import (frontier, student_growth, teacher_at_quality,
+                                       transfer_sentence, transfer_trend)
+from cdlite.experiments.schema import problems
 from cdlite_cli.main import main
 
 TINY = ["--quick", "--set", "teacher.steps=60", "--set", "eval.n_samples=100",
@@ -18,15 +21,38 @@ def point(step, f, q=None, key="loglik"):
             "quality": {} if q is None else {key: q}}
 
 
-def test_a_flat_curve_is_a_plateau_and_a_rising_one_is_not():
-    flat = [point(100 * i, 0.30 + 0.004 * (-1) ** i, -2.5) for i in range(8)]
-    assert plateau(flat, 5, 0.03, 0.05, "loglik")["reached"]
-    rising = [point(100 * i, 0.05 * i, -2.5) for i in range(8)]
-    p = plateau(rising, 5, 0.03, 0.05, "loglik")
-    assert not p["reached"] and p["mem_change"] == pytest.approx(0.2)  # 4 steps x 0.05
-    improving = [point(100 * i, 0.3, -4.0 + 0.3 * i) for i in range(8)]
-    assert not plateau(improving, 5, 0.03, 0.05, "loglik")["reached"]
-    assert not plateau(flat[:4], 5, 0.03, 0.05, "loglik")["reached"]  # too short to tell
+def test_the_growth_law_of_a_curve_and_a_curve_too_short_to_fit():
+    steps = [0, 64, 128, 256, 512, 1024, 2048]
+    rising = [{"step": t, "f_mem": 0.1 + 0.05 * np.log2(max(t, 1)), "n_samples": 100_000}
+              for t in steps]
+    g = student_growth(rising)
+    assert g["slope"] == pytest.approx(0.05) and g["converged"] is False
+    assert tuple(g["window"]) == (256, 2048) and g["over"] == "samples"
+    assert "changes by +0.050 per doubling" in g["statement"]
+    flat = [{**p, "f_mem": 0.4} for p in rising]
+    assert student_growth(flat)["converged"] is True
+    short = student_growth(rising[:3])   # steps 0, 64, 128: two points in the trailing decade
+    assert short["converged"] is None and "not fitted" in short["statement"]
+
+
+def _transfer_point(step, error, student, teacher=0.9):
+    return {"step": step, "transfer": {"imitation_error": error, "student_f_mem": student,
+                                       "teacher_f_mem": teacher, "transfer": student / teacher,
+                                       "student_f_mem_ci": [student - 0.02, student + 0.02]}}
+
+
+def test_the_transfer_sentence_answers_from_the_numbers():
+    approaching = [_transfer_point(0, 1.0, 0.0), _transfer_point(64, 0.5, 0.2),
+                   _transfer_point(128, 0.2, 0.5), _transfer_point(256, 0.1, 0.7)]
+    t = transfer_trend(approaching)
+    assert t["first"]["step"] == 64 and t["last"]["gap"] == pytest.approx(0.2)
+    assert t["rank_correlation"] == pytest.approx(1.0)
+    text = transfer_sentence(t)
+    assert "? Yes: from step 64 to 256 the imitation error went from 0.5 to 0.1" in text
+    stuck = [_transfer_point(s, e, 0.3) for s, e in ((64, 0.5), (128, 0.2), (256, 0.1))]
+    assert "? No: the gap did not narrow by more than 0.04" in transfer_sentence(
+        transfer_trend(stuck))
+    assert "no answer" in transfer_sentence(transfer_trend(stuck[:1]))
 
 
 def test_the_teacher_at_the_students_quality_is_read_after_its_low_point():
@@ -69,16 +95,34 @@ def run(tmp_path, *extra):
                     if result.exit_code == 0 else None)
 
 
-def test_distillation_stops_at_its_plateau(tmp_path):
-    _, m = run(tmp_path, "--set", "distill.steps=600", "--set", "distill.eval_every=50",
-               "--set", "distill.plateau=true", "--set", "distill.plateau_window=3",
-               "--set", "distill.plateau_tol=1", "--set", "distill.plateau_quality_tol=100")
-    p = m["distill_plateau"]
-    assert p["reached"] and p["stopped_early"] and p["step"] == 100
-    assert m["student_curve"][-1]["step"] == 100 and "two_step" in m["student_curve"][-1]
+def test_a_log_scheduled_run_records_growth_and_transfer(tmp_path):
+    _, m = run(tmp_path, "--set", "distill.steps=256", "--set", "distill.eval_schedule=log",
+               "--set", "distill.lr_schedule=cosine")
+    assert problems(m) == []  # the transfer records are declared in the schema
+    curve = m["student_curve"]
+    assert [p["step"] for p in curve] == [0, 64, 128, 256]
+    for p in curve:
+        assert p["n_samples"] == 60 and p["transfer"]["n_latents"] == 60
+        assert p["two_step"]["transfer"]["teacher_f_mem"] == p["transfer"]["teacher_f_mem"]
+    assert m["student"]["transfer"]["n_latents"] == 60 and m["transfer_teacher"]["n_latents"] == 60
+    assert m["student_growth"]["window"] == [64, 256] and m["student_growth"]["over"] == "samples"
     report = (tmp_path / "run" / "report.md").read_text()
-    assert "reached its plateau at step 100 of the 600 budgeted" in report
-    assert "frontier.png" in report and "Memorization at matched quality" in report
+    assert m["student_growth"]["statement"] in report
+    assert "converged when doubling the steps changes f_mem by less than" in report
+    assert "As the imitation error falls, does the student's f_mem approach the teacher's?" \
+        in report
+    assert "transfer.png" in report and (tmp_path / "run" / "figures" / "transfer.png").is_file()
+    bad = dict(m, student_curve=[{**curve[1], "transfer": {**curve[1]["transfer"],
+                                                           "n_latents": "60"}}])
+    assert any("transfer.n_latents" in p for p in problems(bad))
+
+
+def test_a_budget_too_small_for_the_log_schedule_stops_before_the_run(tmp_path):
+    result, _ = run(tmp_path, "--set", "distill.steps=100", "--set", "distill.eval_schedule=log")
+    assert result.exit_code == 2 and not (tmp_path / "run").exists()
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "distill.steps=100" in lines[0]
+    assert "raise steps to at least 129 or set eval_schedule=linear" in lines[0]
 
 
 def test_a_student_of_its_own_size(tmp_path):

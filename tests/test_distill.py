@@ -150,10 +150,10 @@ def test_the_learning_rate_follows_its_schedule_over_the_budget(schedule, loop, 
     f = ConsistencyFunction(net, 1.0, 0.002)
     train = make_rng(3).standard_normal((32, 2)).astype(np.float32)
     args = (f, _random_params(net, make_rng(4), np.float32), train,
-            DistillConfig(steps=20, lr=1e-2, eval_every=50), make_rng(5))
+            DistillConfig(steps=20, lr=1e-2, eval_every=50, lr_schedule=schedule), make_rng(5))
     if loop is distill:
         args = (exact_gaussian_denoiser,) + args
-    loop(*args, sigma_max=SIGMA_MAX, lr_schedule=schedule)
+    loop(*args, sigma_max=SIGMA_MAX)
     assert len(seen) == 20 and seen[0] == 1e-2
     if schedule == "constant":
         assert set(seen) == {1e-2}
@@ -163,10 +163,28 @@ def test_the_learning_rate_follows_its_schedule_over_the_budget(schedule, loop, 
                                          1e-2 * 0.5 * (1 + np.cos(np.pi * 10 / 19)))
 
 
-def test_an_unknown_lr_schedule_is_explained():
-    from cdlite.errors import CdliteError
+def test_an_unknown_schedule_is_one_line_with_did_you_mean():
+    from cdlite.config import ConfigError
+    with pytest.raises(ConfigError, match="lr_schedule='cosin' .*did you mean cosine"):
+        DistillConfig(lr_schedule="cosin")
+    with pytest.raises(ConfigError, match="eval_schedule='logs' .*did you mean log"):
+        DistillConfig(eval_schedule="logs")
+
+
+def test_a_budget_too_small_for_the_log_schedule_is_refused_before_the_run():
+    from cdlite.config import ConfigError
+    with pytest.raises(ConfigError, match=r"steps=100 \(eval_schedule=log evaluates at \[64, "
+                                          r"100\].*raise steps to at least 129"):
+        DistillConfig(steps=100, eval_schedule="log")
+    assert sorted(DistillConfig(steps=129, eval_schedule="log").eval_steps()) == [64, 128, 129]
+
+
+def test_the_loop_evaluates_at_the_log_spaced_steps():
     net = build_network("mlp", d=2, hidden=8, depth=2)
-    with pytest.raises(CdliteError, match="unknown distillation lr_schedule 'step'"):
-        consistency_train(ConsistencyFunction(net, 1.0, 0.002), net.init(make_rng(0)),
-                          np.zeros((4, 2), np.float32), DistillConfig(steps=2), make_rng(1),
-                          lr_schedule="step")
+    f = ConsistencyFunction(net, 1.0, 0.002)
+    train = make_rng(3).standard_normal((32, 2)).astype(np.float32)
+    seen = []
+    distill(exact_gaussian_denoiser, f, _random_params(net, make_rng(4), np.float32), train,
+            DistillConfig(steps=300, eval_schedule="log", eval_every=1), make_rng(5),
+            sigma_max=SIGMA_MAX, on_eval=lambda step, p: seen.append(step) or {})
+    assert seen == [0, 64, 128, 256, 300]  # eval_every is the linear schedule's, unused here

@@ -170,10 +170,17 @@ def test_a_shipped_study_answers_its_question(tmp_path):
     result = invoke("sweep", "distill-time", "--quick", "--seeds", 1, "--out", out, "-q")
     assert result.exit_code == 0, result.output
     report = (out / "report.md").read_text()
-    assert "**Does the student's f_mem settle below" in report and "## Answer" in report
-    assert "the teacher's f_mem on its own curve is" in report
-    row = ledger(out)["rows"][0]
-    assert row["distill_steps"] <= 450 and "teacher_f_mem_at_student_loglik" in row
+    assert "**How does the student's f_mem grow with distillation time" in report
+    assert "## Answer" in report and "per doubling of the steps over steps 64-256" in report
+    assert "converged when doubling the steps changes f_mem by less than" in report
+    assert "| 256 | constant | 1 |" in report and "| 256 | cosine | 1 |" in report
+    assert "End value, cosine schedule:" in report
+    assert "As the imitation error falls, does the student's f_mem approach" in report
+    assert (out / "figures" / "distillation.png").is_file() and "distillation.png" in report
+    rows = ledger(out)["rows"]
+    assert [r["distill.lr_schedule"] for r in rows] == ["constant", "cosine"]
+    assert all(r["distill_steps"] == 256 and r["student_imitation_error"] > 0 for r in rows)
+    assert "teacher_f_mem_at_student_loglik" in rows[0]
 
 
 def test_the_phase_diagram_and_capacity_answers_with_known_rows():

@@ -14,7 +14,7 @@ every float a little while the science stays the same. The rules:
     width (at least 0.05): that is how much a rerun with new sampling noise moves them;
   - every other measured number (quality scores, distances, gaps) by 10% of its size (at least
     0.02), histogram counts by 10% of the samples; verdicts read off curves at a threshold
-    (levelled off, the frontier's crossing) only keep their type.
+    (converged, the growth statement, the frontier's crossing) only keep their type.
 Measured (this machine, OpenBLAS): initial weights scaled by 1 + 1e-6 z, ten times float32
 rounding, move the quality scores by about 1e-5 relative and no f_mem; by 1 + 1e-3 z, the
 energy distance by up to 10% and f_mem by up to 0.015. A lost key, a broken metric or a
@@ -31,7 +31,8 @@ from pathlib import Path
 FINGERPRINT = Path(__file__).resolve().parent.parent / "tests" / "data" / \
     "quick_toy_fingerprint.json"
 LEFT_OUT = ("timings_s",)      # wall-clock times: never the same twice
-TYPE_ONLY = ("levelled_off", "reached", "stopped_early", "frontier")  # verdicts at a threshold
+TYPE_ONLY = ("converged", "statement", "frontier")  # verdicts at a threshold, and
+#                                                   the sentence that states one
 F_MEM = ("f_mem", "coverage", "f_mem_ci", "chance")
 
 

@@ -17,12 +17,15 @@ import numpy as np
 from ..backend import array_module, randint
 from ..config import Config, at_least, positive
 from ..diffusion.grids import consistency_grid
-from ..errors import CdliteError
+from ..metrics.growth import log_spaced_steps
 from ..nn import schedules
 from ..nn.loop import check_loss, check_training_data, evaluation_ema, evaluation_hook, restore
 from ..nn.optim import Adam, clip_grad_norm, copy_params, ema_update
 from ..progress import progress
 from .losses import DISTANCES, SOLVERS, cd_loss, ct_grid_size, ct_loss
+
+
+LOG_FIRST = 64  # the log schedule's first step: before it the student has hardly moved
 
 
 @dataclass(frozen=True)
@@ -40,21 +43,31 @@ class DistillConfig(Config):
     grad_clip: float = 1.0        # global gradient-norm clip (0 = off)
     ct_schedule: bool = False     # grow the grid from 2 to N points over training (CT, appendix
     #                               C); unlike Song et al., mu stays fixed rather than following N
-    eval_every: int = 500         # call on_eval every this many steps (and at the end)
-    plateau: bool = False         # stop when f_mem and quality have levelled off; steps is then
-    #                               the budget (the trailing window and tolerances below)
-    plateau_window: int = 5       # evaluations in the trailing window of the plateau test
-    plateau_tol: float = 0.03     # f_mem may move at most this much across the window ...
-    plateau_quality_tol: float = 0.05  # ... and the quality score this fraction of its size
+    lr_schedule: Literal[schedules.DECAYS] = "constant"  # the learning rate over the budget
+    #                               `steps`: constant, or a cosine or linear decay to 0 at the end
+    eval_schedule: Literal["linear", "log"] = "linear"  # when on_eval is called: every
+    #                               eval_every steps, or at log-spaced steps (64, 128, 256, ...,
+    #                               then `steps`: cdlite.metrics.growth.log_spaced_steps)
+    eval_every: int = 500         # the spacing of the linear schedule (and at the end)
     student_width: int = 0        # the student's hidden width (MLP) or p (RF); 0 = the teacher's
     student_depth: int = 0        # the student's hidden layers (MLP); 0 = the teacher's
 
+    def eval_steps(self) -> frozenset:
+        """The steps after which the loop evaluates (step 0, before training, always too)."""
+        if self.eval_schedule == "log":
+            return frozenset(log_spaced_steps(self.steps, LOG_FIRST))
+        return frozenset(range(self.eval_every, self.steps, self.eval_every)) | {self.steps}
+
     def check(self):
-        yield from positive(self, "steps", "batch", "lr", "eval_every", "plateau_tol",
-                            "plateau_quality_tol")
+        yield from positive(self, "steps", "batch", "lr", "eval_every")
         yield from at_least(self, 0, "huber_c", "ema_half_life", "grad_clip", "student_width",
                             "student_depth")
-        yield from at_least(self, 3, "plateau_window")
+        if self.eval_schedule == "log" and self.steps > 0:
+            points = log_spaced_steps(self.steps, LOG_FIRST, min_points=1)
+            if len(points) < 3:  # the growth law fits a line and needs 3 points
+                yield (f"steps={self.steps} (eval_schedule=log evaluates at {points}, fewer "
+                       f"than the 3 points the growth law needs: raise steps to at least "
+                       f"{LOG_FIRST * 2 + 1} or set eval_schedule=linear)")
         if self.N < 2:
             yield f"N={self.N} (the grid needs at least 2 levels)"
         if not 0.0 <= self.mu <= 1.0:
@@ -72,10 +85,7 @@ class DistillResult:
 
 def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillConfig, rng,
                       sigma_min, sigma_max, rho, on_eval, show_progress, desc, resume=None,
-                      on_state=None, stop=None, lr_schedule="constant"):
-    if lr_schedule not in schedules.DECAYS:
-        raise CdliteError(f"unknown distillation lr_schedule {lr_schedule!r}; use one of "
-                          f"{', '.join(schedules.DECAYS)}")
+                      on_state=None):
     check_training_data(train_x, student.net.d)
     xp = array_module(train_x)
     d = train_x.shape[1]
@@ -91,6 +101,7 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
         return consistency_grid(N, sigma_min, sigma_max, rho, xp, train_x.dtype)
 
     evaluate = evaluation_hook(result, on_eval, on_state, opt, rng, target)
+    eval_steps = cfg.eval_steps()
 
     if start == 0:
         evaluate(0)
@@ -102,7 +113,7 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
         loss, grads = loss_fn(student, params, target, teacher, x, grid, rng, cfg.solver,
                               cfg.distance, c)
         # eta over the budget cfg.steps: constant, or a cosine or linear decay to 0 at the end
-        lr = schedules.lr_schedule(step - 1, cfg.lr, 0, cfg.steps, lr_schedule)
+        lr = schedules.lr_schedule(step - 1, cfg.lr, 0, cfg.steps, cfg.lr_schedule)
         check_loss(loss, step, lr, desc)
         if cfg.grad_clip > 0:
             clip_grad_norm(grads, cfg.grad_clip)
@@ -112,36 +123,34 @@ def _consistency_loop(loss_fn, student, params, teacher, train_x, cfg: DistillCo
         if ema is not params:
             ema_update(ema, params, ema_rate)
         result.losses.append(loss)
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        if step in eval_steps:
             evaluate(step)
-            if stop is not None and stop(step):  # e.g. the curve has levelled off
-                break
     return result
 
 
 def distill(teacher, student, params, train_x, cfg: DistillConfig, rng, sigma_min=0.002,
             sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None, resume=None,
-            on_state=None, stop=None, lr_schedule="constant") -> DistillResult:
+            on_state=None) -> DistillResult:
     """Consistency distillation (Algorithm 2 of Song et al. 2023).
 
     teacher: denoiser function (y, sigma) -> D; student: ConsistencyFunction; params: its initial
     weights (a copy of the teacher's for init='teacher'), trained in place.
     on_eval(step, eval_params) -> dict is recorded in `history`; on_state(TrainState) follows it
-    (after step 0) and `resume` continues from such a state, as in train_teacher. stop(step),
-    asked after each evaluation, ends the loop early when it returns True. lr_schedule: the
-    learning rate over the budget cfg.steps, "constant" (cfg.lr throughout), "cosine" or
-    "linear" (from cfg.lr down to 0 at step cfg.steps; cdlite.nn.schedules.lr_schedule).
+    (after step 0) and `resume` continues from such a state, as in train_teacher; on_eval is
+    called at step 0 and at cfg.eval_steps(). The learning rate over the budget cfg.steps is
+    cfg.lr_schedule: "constant" (cfg.lr throughout), "cosine" or "linear" (from cfg.lr down to
+    0 at step cfg.steps; cdlite.nn.schedules.lr_schedule).
     """
     return _consistency_loop(cd_loss, student, params, teacher, train_x, cfg, rng, sigma_min,
                              sigma_max, rho, on_eval, show_progress, "distill (CD)", resume,
-                             on_state, stop, lr_schedule)
+                             on_state)
 
 
 def consistency_train(student, params, train_x, cfg: DistillConfig, rng, sigma_min=0.002,
                       sigma_max=80.0, rho=7.0, on_eval=None, show_progress=None, resume=None,
-                      on_state=None, lr_schedule="constant") -> DistillResult:
+                      on_state=None) -> DistillResult:
     """Consistency training (Algorithm 3 of Song et al. 2023): the same loop without a teacher
-    (lr_schedule as in `distill`)."""
+    (the learning rate and the evaluations as in `distill`)."""
     return _consistency_loop(ct_loss, student, params, None, train_x, cfg, rng, sigma_min,
                              sigma_max, rho, on_eval, show_progress, "train (CT)", resume,
-                             on_state, lr_schedule=lr_schedule)
+                             on_state)

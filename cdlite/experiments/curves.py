@@ -1,6 +1,7 @@
-"""Reading training curves: has distillation levelled off (one rule, `levelled_off`), and what
-did the teacher memorize when its samples were as good as the student's (the memorization-quality
-frontier)?
+"""Reading training curves: how the student's f_mem grows over distillation time (the one rule,
+cdlite.metrics.growth), how its transfer per latent moves as it imitates the teacher better, and
+what did the teacher memorize when its samples were as good as the student's (the
+memorization-quality frontier)?
 
 A curve is the list of evaluation points a run keeps (metrics["teacher_curve"],
 metrics["student_curve"]): {"step", "f_mem", "f_mem_ci", "coverage", "quality": {...}}.
@@ -28,6 +29,8 @@ import math
 
 import numpy as np
 
+from ..errors import CdliteError
+from ..metrics.growth import growth
 from ..metrics.scores import SCORES, frontier_keys
 
 
@@ -46,58 +49,64 @@ def score(point: dict, key: str):
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-# --- has distillation levelled off? (the one rule) ---------------------------------------------
-# One function decides, for the distillation's stop (distill.plateau) and for the report. The
-# log-time rule of issue 20 (cdlite/metrics/growth.py) replaces its body; its one caller is
-# cdlite.experiments.stages.levelled_off_of.
+# --- how f_mem grows over distillation time (the one rule: cdlite.metrics.growth) -------------
 
-def levelled_off(curve: list, window: int, tol: float, quality_tol: float,
-                 key: str | None) -> dict:
-    """Has the curve levelled off over its last `window` points? Both f_mem and the quality
-    score `key` are fitted by a straight line in the step; the change that line makes across
-    the window must stay within tol (f_mem, absolute) and quality_tol x |mean score|.
-
-    "second_half" describes the run for the report: the change of f_mem from the mid-run point
-    to the last one, against the width of the last point's confidence interval (at least 0.02).
-    """
-    out = _trend_over_window(curve, window, tol, quality_tol, key)
-    out["second_half"] = _second_half(curve)
-    return out
+def student_growth(curve: list) -> dict:
+    """The growth law of a student curve's f_mem (1 step) over the trailing decade, with its
+    interval over samples, and the convergence rule (Growth.to_dict()). A curve too short to fit
+    gets converged None and a statement that says why."""
+    try:
+        return growth(curve).to_dict()
+    except CdliteError as e:
+        return {"converged": None, "statement": f"The growth law of f_mem was not fitted: {e}."}
 
 
-def _trend_over_window(curve, window, tol, quality_tol, key) -> dict:
-    if len(curve) < window:
-        return {"reached": False, "window": window}
-    tail = curve[-window:]
-    steps = np.array([p["step"] for p in tail], dtype=float)  # (window,)
-    span = steps[-1] - steps[0]
+def transfer_trend(curve: list) -> dict | None:
+    """How the student's transfer numbers move over distillation time: the first and the last
+    curve point after step 0 with a transfer report (imitation error, the student's and
+    Phi_teacher's f_mem on the shared latents, the transfer rate), the rank correlation over
+    the points between the imitation error and the student's gap to the teacher, and the noise
+    a change of the gap must exceed (the last f_mem's 95% interval width, at least 0.02)."""
+    pts = [p for p in curve if p.get("step", 0) > 0 and p.get("transfer")]
+    if len(pts) < 2:
+        return None
+    error = np.array([p["transfer"]["imitation_error"] for p in pts])
+    gap = np.array([p["transfer"]["teacher_f_mem"] - p["transfer"]["student_f_mem"]
+                    for p in pts])
 
-    def change(values):  # the fitted line's rise across the window
-        v = np.asarray(values, dtype=float)
-        if not np.isfinite(v).all() or span <= 0:
-            return math.inf
-        return float(np.polyfit(steps, v, 1)[0] * span)
-
-    d_mem = change([p["f_mem"] for p in tail])
-    q = [score(p, key) for p in tail] if key else []
-    d_q = change([np.nan if v is None else v for v in q]) if key else 0.0
-    q_scale = abs(float(np.mean(q))) if key and None not in q else math.inf
-    reached = abs(d_mem) <= tol and abs(d_q) <= quality_tol * q_scale
-    return {"reached": bool(reached), "window": window, "step": int(steps[-1]),
-            "mem_change": d_mem, "quality_change": d_q if key else None, "quality_key": key,
-            "f_mem": float(np.mean([p["f_mem"] for p in tail])),
-            "quality": float(np.mean(q)) if key and None not in q else None}
+    def at(p):
+        t = p["transfer"]
+        return {"step": p["step"], "imitation_error": t["imitation_error"],
+                "student_f_mem": t["student_f_mem"], "teacher_f_mem": t["teacher_f_mem"],
+                "gap": t["teacher_f_mem"] - t["student_f_mem"], "transfer": t["transfer"]}
+    ranks = [np.argsort(np.argsort(v)) for v in (error, gap)]
+    rho = float(np.corrcoef(*ranks)[0, 1]) if np.ptp(error) > 0 and np.ptp(gap) > 0 else 0.0
+    lo, hi = pts[-1]["transfer"]["student_f_mem_ci"]
+    return {"first": at(pts[0]), "last": at(pts[-1]), "n_points": len(pts),
+            "rank_correlation": rho, "noise": max(0.02, hi - lo)}
 
 
-def _second_half(curve: list) -> dict:
-    if len(curve) < 3:
-        return {"levelled_off": None, "change_last_half": None}
-    mid, last = curve[len(curve) // 2], curve[-1]
-    change = last["f_mem"] - mid["f_mem"]
-    lo, hi = last.get("f_mem_ci", [last["f_mem"], last["f_mem"]])
-    tol = max(0.02, hi - lo)  # a move within the last point's 95% interval is noise
-    return {"levelled_off": bool(abs(change) <= tol), "change_last_half": float(change),
-            "tolerance": float(tol)}
+def transfer_sentence(trend: dict | None) -> str:
+    """One sentence answering: as the imitation error falls, does the student's f_mem approach
+    the teacher's? (numbers from transfer_trend)"""
+    if trend is None:
+        return ("As the imitation error falls, does the student's f_mem approach the teacher's? "
+                "This run has fewer than 2 curve points with transfer numbers: no answer.")
+    a, b = trend["first"], trend["last"]
+    fell = b["imitation_error"] < a["imitation_error"]
+    closer = a["gap"] - b["gap"] > trend["noise"]
+    answer = ("yes" if fell and closer else
+              f"no: the gap did not narrow by more than {trend['noise']:.2f} (the width of "
+              f"the last f_mem's 95% interval)" if fell else
+              "the imitation error did not fall, so the question is not tested here")
+    return (f"As the imitation error falls, does the student's f_mem approach the teacher's? "
+            f"{answer[0].upper() + answer[1:]}: from step {a['step']:,} to {b['step']:,} the "
+            f"imitation error went from {a['imitation_error']:.3g} to {b['imitation_error']:.3g} "
+            f"while the one-step student's f_mem on the shared latents went from "
+            f"{a['student_f_mem']:.2f} to {b['student_f_mem']:.2f} against the teacher's "
+            f"{b['teacher_f_mem']:.2f} (Heun on the CD grid), a gap of {a['gap']:+.2f} then "
+            f"{b['gap']:+.2f} (rank correlation of the error and the gap over "
+            f"{trend['n_points']} points: {trend['rank_correlation']:+.2f}).")
 
 
 # --- the frontier ------------------------------------------------------------------------------

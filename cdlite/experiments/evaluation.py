@@ -8,6 +8,8 @@ from ..backend import array_module, to_numpy
 from ..metrics import generalization_gap, memorization_report
 from ..metrics.scores import curve_keys, quality_scores
 
+CURVE_BOOT = 200  # bootstrap resamples of the intervals at a curve point (many points, cheap)
+
 # per-sample lists are kept in samples.npz (and recomputed for figures), not in metrics.json
 _LIST_KEYS = ("ratio", "d1")
 
@@ -43,11 +45,11 @@ def evaluate_samples(x, ds, cfg, rng, features=None, nfe=None, steps=None,
 def curve_point(x, ds, cfg, rng, denoise=None, features=None) -> dict:
     """One point of a training curve: f_mem, coverage, a few quality figures (with `features`,
     images: the Frechet distance in that feature space too), generalization gap."""
-    mem = memorization_report(to_numpy(x), ds.train, cfg.eval.threshold, 200, rng)
+    mem = memorization_report(to_numpy(x), ds.train, cfg.eval.threshold, CURVE_BOOT, rng)
     q = quality_scores(to_numpy(x), ds.test, mixture=ds.mixture, rng=rng, features=features,
                        max_points=min(cfg.eval.n_curve, 1000))
     keep = curve_keys()  # the registry's on_curve scores (cdlite.metrics.scores)
-    point = {"f_mem": mem["f_mem"], "f_mem_ci": mem["f_mem_ci"],
+    point = {"f_mem": mem["f_mem"], "f_mem_ci": mem["f_mem_ci"], "n_samples": mem["n_samples"],
              "coverage": mem["coverage"], "quality": {k: q[k] for k in keep if k in q}}
     if denoise is not None:
         # the denoiser lives on the samples' device: so must the points it is given

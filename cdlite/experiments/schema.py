@@ -42,6 +42,30 @@ QUALITY = Record("quality", (
     Field("loglik_ref", NUMBER, "mixture data", "mean log-likelihood of the held-out points"),
 ), open_keys="every score of the registry that applies to the data (cdlite.metrics.scores)")
 
+RATE_CI = "list"  # [low, high], or null when the rate is over no latents
+TRANSFER = Record("transfer", (
+    Field("n_latents", INT, ALWAYS, "latents x_T shared by teacher and student (eval.n_curve)"),
+    Field("teacher_f_mem", NUMBER, ALWAYS, "f_mem of Phi_teacher (Heun down the CD grid) on "
+          "them"),
+    Field("teacher_f_mem_ci", INTERVAL, ALWAYS, "its 95% interval"),
+    Field("student_f_mem", NUMBER, ALWAYS, "f_mem of the student on the same latents"),
+    Field("student_f_mem_ci", INTERVAL, ALWAYS, "its 95% interval"),
+    Field("n_teacher_memorized", INT, ALWAYS, "latents whose teacher sample is memorized"),
+    Field("transfer", NUMBER, ALWAYS, "P(student memorizes the same point | teacher "
+          "memorized); null over no latents"),
+    Field("transfer_ci", RATE_CI, ALWAYS, "its 95% interval (or null)"),
+    Field("n_transferred", INT, ALWAYS, "latents where both memorized the same point"),
+    Field("n_other_point", INT, ALWAYS, "latents where both memorized, different points"),
+    Field("mem_if_not", NUMBER, ALWAYS, "P(student memorizes | teacher did not)"),
+    Field("mem_if_not_ci", RATE_CI, ALWAYS, "its 95% interval (or null)"),
+    Field("n_mem_if_not", INT, ALWAYS, "latents where only the student memorized"),
+    Field("imitation_error", NUMBER, ALWAYS, "E |f_student(x_T) - Phi_teacher(x_T)|^2 / "
+          "(d sigma_data^2)"),
+    Field("imitation_error_if_teacher_memorized", NUMBER, ALWAYS, "the same over the latents "
+          "the teacher memorized (null: none)"),
+    Field("imitation_error_if_not", NUMBER, ALWAYS, "... and over the others"),
+))
+
 ROW = Record("row", (
     Field("f_mem", NUMBER, ALWAYS, "fraction of samples with |x - a_(1)| / |x - a_(2)| below "
           "threshold"),
@@ -66,14 +90,19 @@ ROW = Record("row", (
     Field("sampler", TEXT, "teacher rows", "how the teacher was sampled"),
     Field("source", TEXT, "fresh_true", "fresh true samples, or held-out data (images)"),
     Field("quality", QUALITY, ALWAYS, "quality scores against held-out data"),
+    Field("transfer", TRANSFER, "student rows", "transfer per latent against Phi_teacher, "
+          "eval.n_curve latents (cdlite.metrics.transfer)"),
 ))
 
 STEP_POINT = Record("two_step", (
     Field("f_mem", NUMBER, ALWAYS, "f_mem of the 2-step student at this step"),
     Field("f_mem_ci", INTERVAL, ALWAYS, "its 95% interval"),
+    Field("n_samples", INT, ALWAYS, "samples behind f_mem (eval.n_curve)"),
     Field("coverage", NUMBER, ALWAYS, "coverage"),
     Field("quality", Record("quality", (), open_keys="the registry's on_curve scores"),
           ALWAYS, "quality scores"),
+    Field("transfer", TRANSFER, "student_curve", "transfer per latent against Phi_teacher "
+          "(cdlite.metrics.transfer)"),
 ))
 CURVE_POINT = Record("curve point", (
     Field("step", INT, ALWAYS, "training step"),
@@ -81,6 +110,31 @@ CURVE_POINT = Record("curve point", (
     Field("gen_gap", NUMBER, ALWAYS, "generalization gap: test - train denoising loss"),
     Field("gen_gap_per_sigma", "list", ALWAYS, "the gap at each eval.gap_sigmas"),
     Field("two_step", STEP_POINT, "student_curve", "the 2-step student at the same step"),
+))
+
+GROWTH = Record("growth", (
+    Field("slope", NUMBER, "fitted", "f_mem change per doubling of the steps, trailing decade"),
+    Field("interval", INTERVAL, "fitted", "its 95% bootstrap interval (over samples)"),
+    Field("converged", FLAG, ALWAYS, "the one rule: |slope| < tol or the interval holds 0 "
+          "(null: too few points to fit)"),
+    Field("tol", NUMBER, "fitted", "the rule's tolerance per doubling"),
+    Field("level", NUMBER, "fitted", "the interval's level"),
+    Field("over", TEXT, "fitted", "what the bootstrap resampled: samples or seeds"),
+    Field("n_curves", INT, "fitted", "curves fitted"),
+    Field("window", "list", "fitted", "first and last step of the trailing decade"),
+    Field("n_points", INT, "fitted", "evaluation points in it"),
+    Field("statement", TEXT, ALWAYS, "the rule and its verdict in one sentence"),
+))
+TRANSFER_TEACHER = Record("transfer_teacher", (
+    Field("n_latents", INT, ALWAYS, "latents x_T = sigma_max z (eval.n_curve)"),
+    Field("f_mem", NUMBER, ALWAYS, "f_mem of the teacher, Heun on its full grid, from them"),
+    Field("f_mem_ci", INTERVAL, ALWAYS, "its 95% interval"),
+    Field("cd_grid_f_mem", NUMBER, ALWAYS, "f_mem of Phi_teacher, Heun down the CD grid"),
+    Field("cd_grid_f_mem_ci", INTERVAL, ALWAYS, "its 95% interval"),
+    Field("cd_grid_same_point", NUMBER, ALWAYS, "P(Phi_teacher memorizes the same point | "
+          "the full-grid teacher did)"),
+    Field("cd_grid_error", NUMBER, ALWAYS, "mean |Phi_teacher - full grid|^2 / "
+          "(d sigma_data^2)"),
 ))
 
 REFERENCE = Record("reference", (
@@ -115,9 +169,10 @@ PIPELINE = Record("metrics.json of toy-gaussians, two-moons, digits", COMMON + (
     *(Field(m, ROW, ALWAYS, f"the {m.replace('_', ' ')} row") for m in MODELS),
     Field("ct", ROW, "run_ct", "consistency training without teacher"),
     Field("student_curve", [CURVE_POINT], ALWAYS, "the student over distillation time"),
-    Field("student_levelled_off", "object", ALWAYS, "has the student's f_mem levelled off "
-          "(cdlite.experiments.curves.levelled_off)"),
-    Field("distill_plateau", "object", ALWAYS, "the plateau test (distill.plateau)"),
+    Field("student_growth", GROWTH, ALWAYS, "the growth law of the student's f_mem over "
+          "distillation time (cdlite.metrics.growth)"),
+    Field("transfer_teacher", TRANSFER_TEACHER, ALWAYS, "the teacher sampled once from the "
+          "transfer latents"),
     Field("frontier", "object", ALWAYS, "memorization at matched quality, per student and "
           "score (cdlite.experiments.curves.frontier)"),
     Field("figures", "object", ALWAYS, "figure name -> file in figures/"),
@@ -153,7 +208,11 @@ SWEEP_CSV = (  # (column, type, meaning); <model>, <score> and <grid key> are ex
     ("teacher_steps_to_f_mem_0.5", NUMBER, "first teacher step where f_mem reaches 0.5"),
     ("teacher_steps_to_f_mem_0.9", NUMBER, "... and 0.9 (empty: never)"),
     ("distill_steps", INT, "distillation steps run"),
-    ("plateau_reached", FLAG, "distillation levelled off (distill.plateau)"),
+    ("student_growth", NUMBER, "f_mem change per doubling of the steps, trailing decade"),
+    ("student_converged", FLAG, "the one rule (cdlite.metrics.growth) on this cell's curve"),
+    ("phi_teacher_f_mem", NUMBER, "f_mem of Phi_teacher (CD grid) on the transfer latents"),
+    ("student_transfer", NUMBER, "P(student memorizes the same point | teacher memorized)"),
+    ("student_imitation_error", NUMBER, "E |f_student - Phi_teacher|^2 / (d sigma_data^2)"),
     ("teacher_f_mem_at_student_<score>", NUMBER, "the teacher's f_mem at the student's score"),
     ("student_below_teacher_<score>", FLAG, "the student lies below the teacher's curve"),
     ("weak_<score>", FLAG, "the score rates the untrained teacher as well as the student"),
@@ -257,6 +316,9 @@ def markdown() -> str:
                           ("reference", REFERENCE),
                           ("A row (one model's samples, or a reference)", ROW),
                           ("quality", QUALITY), ("A curve point", CURVE_POINT),
+                          ("transfer (one student against Phi_teacher, per latent)", TRANSFER),
+                          ("transfer_teacher", TRANSFER_TEACHER),
+                          ("growth (student_growth)", GROWTH),
                           ("metrics.json of rf-theory", RF_THEORY)):
         out += [f"## {title}", ""] + _table(record) + [""]
     out += ["## The quality scores (cdlite.metrics.scores)", "",

@@ -14,11 +14,13 @@ from ..backend import to_numpy
 from ..data import Dataset
 from ..diffusion import EDMDenoiser, EmpiricalOptimalDenoiser, generate, train_teacher
 from ..distill import ConsistencyFunction, consistency_train, distill, sample_consistency
+from ..metrics.memorization import memorization_fraction
+from ..metrics.transfer import draw_latents, student_samples, teacher_samples, transfer_report
 from ..nn.networks import make_network
 from ..nn.optim import copy_params
 from .config import RunConfig
-from .curves import levelled_off, scores_of_point
-from .evaluation import evaluate_samples
+from .curves import student_growth
+from .evaluation import CURVE_BOOT, evaluate_samples
 from .streams import Eval, Train, rng
 from .training import CurveRecorder
 
@@ -140,9 +142,10 @@ def teacher_evaluation_stage(ctx: Context, D) -> StageResult:
 
 
 def distillation_stage(ctx: Context, D, teacher_params) -> StageResult:
-    """Consistency distillation of the teacher D (Song et al. 2023, Algorithm 2), for
-    distill.steps steps or, with distill.plateau, until f_mem and quality level off; returns
-    the student's evaluation weights, its curve, whether it levelled off, and the plateau."""
+    """Consistency distillation of the teacher D (Song et al. 2023, Algorithm 2) for
+    distill.steps steps; returns the student's evaluation weights, its curve (each point with
+    the transfer per latent), the growth law of its f_mem, and the teacher's samples from the
+    transfer latents."""
     cfg = ctx.cfg
     dif, dc = cfg.diffusion, cfg.distill
     model = ConsistencyFunction(ctx.student_net, ctx.sigma_data, dif.sigma_min)
@@ -156,26 +159,76 @@ def distillation_stage(ctx: Context, D, teacher_params) -> StageResult:
          Eval.STUDENT_CURVE_METRICS),
         ("two_step", lambda f, r: consistency_samples(ctx, f, cfg.eval.n_curve, two, r),
          Eval.STUDENT_2STEP_CURVE_SAMPLES, Eval.STUDENT_2STEP_CURVE_METRICS)]
-    curve = CurveRecorder(ctx, "student", model, curve_samplers, dc.steps)
-    # with distill.plateau, steps is a budget: the loop asks after each evaluation whether the
-    # curve so far has levelled off
-    stop = (lambda step: levelled_off_of(curve.points, dc)["reached"]) if dc.plateau else None
+    teacher, samples = transfer_teacher(ctx, D)
+
+    def with_transfer(step, f, point):  # the same latents as the teacher's, at every point
+        one, two_step = transfer(ctx, f, teacher, CURVE_BOOT, step)
+        return {**point, "transfer": one, "two_step": {**point["two_step"], "transfer": two_step}}
+
+    curve = CurveRecorder(ctx, "student", model, curve_samplers, dc.steps, with_transfer)
     res = distill(D, model, params, ctx.train, dc, rng(cfg.seed, Train.DISTILL),
                   dif.sigma_min, dif.sigma_max, dif.rho, curve.on_eval, ctx.folder.progress,
-                  curve.resume, curve.on_state, stop=stop)
+                  curve.resume, curve.on_state)
     points = curve.resumed + res.history  # the student's curve, as the loop returned it
-    found = levelled_off_of(points, dc)
-    second_half = found.pop("second_half")
-    found.update(budget=dc.steps, stopped_early=points[-1]["step"] < dc.steps, asked=dc.plateau)
-    return StageResult({"student_curve": points, "student_levelled_off": second_half,
-                        "distill_plateau": found}, weights=res.ema)
+    return StageResult({"student_curve": points, "student_growth": student_growth(points),
+                        "transfer_teacher": teacher.summary}, samples, weights=res.ema)
 
 
-def levelled_off_of(points: list, dc) -> dict:
-    """The one rule (cdlite.experiments.curves.levelled_off) on a student curve, judged on
-    f_mem and on the run's first quality score (read off the curve's own points)."""
-    return levelled_off(points, dc.plateau_window, dc.plateau_tol, dc.plateau_quality_tol,
-                   scores_of_point(points[-1])[0])
+# --- transfer per latent (cdlite.metrics.transfer) ----------------------------------------------
+
+@dataclass
+class TransferTeacher:
+    """The teacher sampled once from the fixed latents x_T: Phi_teacher, Heun down the CD grid
+    (the map a perfect student equals), and its memorization verdicts per latent."""
+    x_T: object             # (m, d) on the run's device
+    phi: object             # (m, d) Phi_teacher(x_T)
+    mem: dict               # memorization_fraction of phi (per-latent flags and points)
+    summary: dict           # what metrics.json keeps about the teacher's side
+
+
+def transfer_teacher(ctx: Context, D) -> tuple[TransferTeacher, dict]:
+    """(the teacher from the transfer latents, the sample sets to keep): Heun on its full grid
+    and on the CD grid, from eval.n_curve latents x_T = sigma_max z."""
+    cfg, dif = ctx.cfg, ctx.cfg.diffusion
+    x_T = draw_latents(cfg.eval.n_curve, ctx.ds.d, dif.sigma_max,
+                       rng(cfg.seed, Eval.TRANSFER_LATENTS), xp=ctx.xp)
+    t = teacher_samples(D, x_T, dif.grid(xp=ctx.xp), cfg.distill.N, dif.sigma_min, dif.rho)
+    full, phi = to_numpy(t["teacher"]), to_numpy(t["teacher_cd_grid"])
+    # the full-grid teacher against Phi_teacher: how much the CD grid alone changes
+    grids = transfer_report(ctx.ds.train, full, phi, ctx.sigma_data, cfg.eval.threshold,
+                            cfg.eval.n_boot, rng(cfg.seed, Eval.TRANSFER_TEACHER_METRICS))
+    mem = memorization_fraction(phi, ctx.ds.train, cfg.eval.threshold, cfg.eval.n_boot,
+                                rng(cfg.seed, Eval.TRANSFER_TEACHER_METRICS, 1))
+    summary = {"n_latents": grids["n_latents"], "f_mem": grids["teacher_f_mem"],
+               "f_mem_ci": grids["teacher_f_mem_ci"], "cd_grid_f_mem": mem["f_mem"],
+               "cd_grid_f_mem_ci": mem["f_mem_ci"], "cd_grid_same_point": grids["transfer"],
+               "cd_grid_error": grids["imitation_error"]}
+    samples = {"transfer_latents": to_numpy(x_T), "transfer_teacher": full,
+               "transfer_teacher_cd_grid": phi}
+    return TransferTeacher(x_T, phi, mem, summary), samples
+
+
+def transfer(ctx: Context, f, teacher: TransferTeacher, n_boot: int, step: int | None = None):
+    """transfer_report of the 1-step and the 2-step student f from the teacher's latents,
+    against Phi_teacher (at a curve point `step`; at the final evaluation None)."""
+    cfg, dif = ctx.cfg, ctx.cfg.diffusion
+    sub = () if step is None else (step,)
+    s = student_samples(f, teacher.x_T, dif.sigma_max, cfg.eval.student_tau, dif.sigma_min,
+                        rng(cfg.seed, Eval.TRANSFER_2STEP, *sub))
+    r = rng(cfg.seed, Eval.TRANSFER_METRICS, *sub)
+    return tuple(transfer_report(ctx.ds.train, teacher.phi, to_numpy(s[k]), ctx.sigma_data,
+                                 cfg.eval.threshold, n_boot, r, teacher_mem=teacher.mem)
+                 for k in ("student", "student_2step"))
+
+
+def kept_transfer_teacher(ctx: Context) -> TransferTeacher:
+    """The distillation stage's transfer teacher, from the samples it kept (its verdicts
+    recomputed: they are a deterministic function of the samples)."""
+    cfg, kept = ctx.cfg, ctx.folder.samples
+    phi = kept["transfer_teacher_cd_grid"]
+    mem = memorization_fraction(phi, ctx.ds.train, cfg.eval.threshold, cfg.eval.n_boot,
+                                rng(cfg.seed, Eval.TRANSFER_TEACHER_METRICS, 1))
+    return TransferTeacher(ctx.xp.asarray(kept["transfer_latents"]), phi, mem, {})
 
 
 def student_evaluation_stage(ctx: Context, params) -> StageResult:
@@ -192,6 +245,9 @@ def student_evaluation_stage(ctx: Context, params) -> StageResult:
         x, nfe = consistency_samples(ctx, f, cfg.eval.n_samples, levels, rng(cfg.seed, s_samples))
         samples[name] = to_numpy(x)
         rows[name] = ctx.row(x, nfe, cfg.distill.steps, s_metrics)
+    # transfer per latent: the same latents as the teacher's, the same as on the curve
+    rows["student"]["transfer"], rows["student_2step"]["transfer"] = \
+        transfer(ctx, f, kept_transfer_teacher(ctx), cfg.eval.n_boot)
     return StageResult(rows, samples)
 
 

@@ -58,6 +58,10 @@ class Eval(IntEnum):
     CT_METRICS = 31
     OPTIMUM_SAMPLES = 40
     OPTIMUM_METRICS = 41
+    TRANSFER_LATENTS = 50         # the fixed latents x_T that teacher and student share
+    TRANSFER_TEACHER_METRICS = 51  # the teacher's verdicts on its samples from them
+    TRANSFER_2STEP = 52           # + step (final: none): the 2-step student's second noise
+    TRANSFER_METRICS = 53         # + step (final: none): the transfer report's bootstrap
 
 
 def rng(seed: int, stream: Train | Eval, *sub: int) -> np.random.Generator:

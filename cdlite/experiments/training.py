@@ -4,8 +4,8 @@ checkpoint that `cdlite sample` reads, and the loop's state for --resume.
 The loops (cdlite.diffusion.train_teacher, cdlite.distill.distill) call on_eval(step, weights)
 at each evaluation and keep what it returns in their `history`; the stage reads the curve back
 from there, as a value. CurveRecorder also holds the points itself, because two readers need
-them before the loop returns: the distillation's stop rule (has the curve levelled off?) and the
-run folder, which saves the curve as it grows so that a killed run keeps every point it paid for.
+them before the loop returns: the run folder, which saves the curve as it grows so that a
+killed run keeps every point it paid for.
 """
 from __future__ import annotations
 
@@ -23,11 +23,14 @@ class CurveRecorder:
 
     samplers: (name, sample, sample stream, metric stream) per curve; the first gives the curve
     point itself, the others are nested under their name (the 2-step student as "two_step").
-    `resume` is the state an earlier session of this run saved (or None); `resumed` the curve
-    points that session made up to that state's step, which this session continues."""
+    `extra(step, model, point)` (optional) returns the point with more entries (the student's
+    transfer per latent). `resume` is the state an earlier session of this run
+    saved (or None); `resumed` the curve points that session made up to that state's step,
+    which this session continues."""
 
-    def __init__(self, ctx, role: str, model, samplers: list, steps_planned: int):
+    def __init__(self, ctx, role: str, model, samplers: list, steps_planned: int, extra=None):
         self.ctx, self.role, self.model, self.samplers = ctx, role, model, samplers
+        self.extra = extra
         folder = ctx.folder
         net = ctx.net if role == "teacher" else ctx.student_net
         self.resume = load_state(folder.path, role, net)
@@ -54,6 +57,8 @@ class CurveRecorder:
             p = curve_point(x, ctx.ds, ctx.cfg, rng(seed, metric_stream, step),
                             denoise=D if point is None else None, features=ctx.features)
             point = p if point is None else {**point, name: p}
+        if self.extra is not None:
+            point = self.extra(step, D, point)
         self.points.append({"step": step, **point})
         # saved as it grows: a killed run keeps every point it paid for (the samples are
         # unchanged during training, so only metrics.json is rewritten)

@@ -49,8 +49,12 @@ def curves_figure(metrics, samples, nn, image_shape, threshold):
         ax.grid(alpha=0.3)
         if has_lower:
             _quality_panel(axes[1, col], curve, step, ref)
-        axes[-1, col].set_xlabel("teacher training step" if name == "teacher_curve"
-                                 else "distillation step")
+        label = "teacher training step" if name == "teacher_curve" else "distillation step"
+        positive = step[step > 0]
+        if positive.size >= 3 and positive.max() >= 64 * positive.min():  # log-spaced
+            ax.set_xscale("symlog", linthresh=float(positive.min()), base=2)
+            label += " (log axis from the first evaluation)"
+        axes[-1, col].set_xlabel(label)
     fig.tight_layout()
     return fig
 

@@ -7,10 +7,13 @@ curves, and histograms of the nearest-neighbour ratio of docs/design.md §5.
            training image) pairs, memorized pairs framed in red.
   curves   f_mem over teacher training and over distillation, against the chance level, and
            below it the quality figure and the generalization gap of the same checkpoints.
+  transfer the student's f_mem and transfer rate against its imitation error over distillation
+           time (cdlite.report.transfer_plot).
   ratios   histograms of |x - a_(1)| / |x - a_(2)| for teacher, student and fresh samples.
 Any sample set or metric that is missing (an interrupted run) only removes its panel.
 
-Each figure has its module: sample_plots, curve_plots, frontier_plot; the ratios are here.
+Each figure has its module: sample_plots, curve_plots, frontier_plot, transfer_plot; the ratios
+are here.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from ..metrics.memorization import MEM_THRESHOLD, nn_ratios
 from ..plotting import plt
 from .curve_plots import curves_figure
 from .frontier_plot import frontier_figure
+from .transfer_plot import transfer_figure
 from .panels import BLUE, IMAGE_KEYS, RATIO_KEYS, RED, SCATTER_KEYS, title
 from .sample_plots import image_pairs, scatter_panels
 
@@ -46,7 +50,8 @@ def make_figures(fig_dir: pathlib.Path, metrics: dict, samples: dict, image_shap
     written = {}
     scatter_or_images = scatter_panels if image_shape is None else image_pairs
     for name, draw in (("samples", scatter_or_images), ("curves", curves_figure),
-                       ("frontier", frontier_figure), ("ratios", _ratios_figure)):
+                       ("frontier", frontier_figure), ("transfer", transfer_figure),
+                       ("ratios", _ratios_figure)):
         fig = draw(metrics, samples, nn, image_shape, threshold)
         if fig is not None:           # None: nothing to show (e.g. no curves in the metrics)
             written[name] = save_figure(fig, fig_dir / f"{name}.png", DPI)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import write_text
-from ..experiments.curves import frontier, frontier_sentence
+from ..experiments.curves import frontier, frontier_sentence, transfer_sentence, transfer_trend
 from ..metrics.scores import SCORES, table_columns
 from .format import plus_minus
 
@@ -151,16 +151,10 @@ def write_report(out: Path, m: dict, cfg, stopped: bool = False) -> None:
               " against the same training set. coverage: fraction of training points that are the "
               "nearest neighbour of some memorized sample. The Euler rows are the teacher with the "
               "student's number of network evaluations (NFE).", ""]
-    lines += _frontier_lines(m) + _plateau_lines(m)
-    lo = m.get("student_levelled_off")
-    if lo and lo.get("levelled_off") is not None:
-        state = ("has levelled off" if lo["levelled_off"] else
-                 ("is still rising" if lo["change_last_half"] > 0 else "is still falling"))
-        lines += ["## Over distillation time", "",
-                  f"The student's f_mem {state}: it changed by {lo['change_last_half']:+.3f} over "
-                  f"the second half of distillation (tolerance {lo['tolerance']:.3f}).", ""]
+    lines += _frontier_lines(m) + _time_lines(m)
     for name, title in (("samples", "Samples"), ("curves", "Memorization over training"),
                         ("frontier", "Memorization against quality"),
+                        ("transfer", "Transfer against imitation error"),
                         ("ratios", "Nearest-neighbour ratios")):
         for key, fname in figs.items():
             if key.startswith(name):
@@ -186,20 +180,32 @@ def _frontier_lines(m: dict) -> list:
             "see cdlite/experiments/curves.py.", ""] + lines + [""]
 
 
-def _plateau_lines(m: dict) -> list:
-    p = m.get("distill_plateau")
-    if not p or not p.get("asked"):
-        return []
-    if p["reached"]:
-        q = f", {p['quality_key']} {p['quality']:.3g}" if p.get("quality") is not None else ""
-        text = (f"Distillation reached its plateau at step {p['step']} of the {p['budget']} "
-                f"budgeted: over the last {p['window']} evaluations f_mem moved by "
-                f"{p['mem_change']:+.3f} (trend) and stands at {p['f_mem']:.3f}{q}.")
-    else:
-        text = (f"Distillation used its whole budget of {p['budget']} steps without levelling "
-                f"off (f_mem still moving by {p.get('mem_change', float('nan')):+.3f} over the "
-                f"last {p['window']} evaluations): raise distill.steps for the plateau.")
-    return ["## Distillation to its plateau", "", text, ""]
+def _time_lines(m: dict) -> list:
+    """Over distillation time: the growth law of f_mem (its rule stated, cdlite.metrics.growth)
+    and the transfer per latent as the student imitates the teacher better."""
+    lines = []
+    g = m.get("student_growth")
+    if g:
+        lines += [g["statement"], ""]
+    t = m.get("transfer_teacher")
+    if t:
+        lines += [f"Transfer per latent: teacher and student are sampled from the same "
+                  f"{t['n_latents']} latents x_T = sigma_max z. The teacher (Heun on its full "
+                  f"grid) memorizes {t['f_mem']:.2f} of them; Phi_teacher (Heun down the CD "
+                  f"grid, the map a perfect student equals) {t['cd_grid_f_mem']:.2f}.", ""]
+        for who, title in (("student", "one-step"), ("student_2step", "two-step")):
+            r = (m.get(who) or {}).get("transfer")
+            if r:
+                lines.append(f"- final {title} student: f_mem {r['student_f_mem']:.2f}; "
+                             f"P(same point | teacher memorized) {_fmt(r['transfer'], 2)} "
+                             f"(of {r['n_teacher_memorized']}); P(memorized | teacher did "
+                             f"not) {_fmt(r['mem_if_not'], 2)}; imitation error "
+                             f"{r['imitation_error']:.3g}"
+                             + ("" if who == "student" else " (its second step draws fresh "
+                                "noise, so it is compared with Phi_teacher of its first latent "
+                                "only: not a distance from CD's fixed point)"))
+        lines += ["", transfer_sentence(transfer_trend(m.get("student_curve") or [])), ""]
+    return ["## Over distillation time", ""] + lines if lines else []
 
 
 def summarize_seeds(runs: list) -> dict:

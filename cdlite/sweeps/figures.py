@@ -10,6 +10,7 @@ import numpy as np
 
 from ..experiments.curves import score, scores_of
 from ..metrics.scores import SCORES
+from ..report.transfer_plot import transfer_points
 
 RED = "#d62728"
 
@@ -88,23 +89,36 @@ def _f_mem_axis(fig, ax, ylabel: str):
     return fig
 
 
+def _setting_groups(cells):
+    """{label of the cell's whole grid setting: [metrics, ...]} in grid order (seeds together)."""
+    out: dict = {}
+    for cell, m in cells:
+        label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell.settings.items())
+        out.setdefault(label or "student", []).append(m)
+    return out
+
+
 def distillation(cells):
-    key = _first_key(cells)
-    groups = _groups(cells, key)
+    groups = _setting_groups(cells)
     if not any(m.get("student_curve") for ms in groups.values() for m in ms):
         return None
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for i, (value, ms) in enumerate(groups.items()):
-        for nested, ls in ((None, "-"), ("two_step", "--")):
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    nests = ((None, "-"), ("two_step", "--")) if len(groups) <= 2 else ((None, "-"),)
+    for i, (label, ms) in enumerate(groups.items()):
+        for nested, ls in nests:
             steps, mu, sd = _mean_curve([m.get("student_curve") or [] for m in ms], nested)
-            label = f"{key}={value}" if key else "student"
-            ax.plot(steps, mu, ls, c=f"C{i}", label=label + (", 2 steps" if nested else ""))
-            ax.fill_between(steps, mu - sd, mu + sd, color=f"C{i}", alpha=0.12)
-        ends = [(m.get("distill_plateau") or {}) for m in ms]
-        for p in ends:
-            if p.get("reached"):
-                ax.axvline(p["step"], c=f"C{i}", lw=0.8, ls=":")
-    ax.set_xlabel("distillation step (dotted: plateau reached)")
+            keep = steps > 0  # a log step axis: step 0 (the teacher's weights) has no place
+            ax.plot(steps[keep], mu[keep], ls, c=f"C{i}",
+                    label=label + (", 2 steps" if nested else ""))
+            ax.fill_between(steps[keep], (mu - sd)[keep], (mu + sd)[keep], color=f"C{i}",
+                            alpha=0.12)
+    teacher = [(m.get("teacher") or {}).get("f_mem") for _, m in cells]
+    teacher = [t for t in teacher if t is not None]
+    if teacher:
+        ax.axhline(np.mean(teacher), ls=":", c="k", lw=1, label="teacher (final, mean)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("distillation step (log axis)" + ("" if len(nests) == 2 else
+                                                    "; one-step student"))
     return _f_mem_axis(fig, ax, "student f_mem (mean ± sd over seeds)")
 
 
@@ -136,5 +150,44 @@ def frontier_over_cells(cells):
     return fig
 
 
+def transfer_over_cells(cells):
+    """Per grid setting (mean over seeds at each step): the student's f_mem and its transfer
+    rate against its imitation error over distillation time, and Phi_teacher's f_mem."""
+    groups = _setting_groups(cells)
+    series = {}
+    for label, ms in groups.items():
+        pts = {}
+        for m in ms:
+            for p in transfer_points(m.get("student_curve")):
+                t = p["transfer"]
+                pts.setdefault(p["step"], []).append(
+                    (t["imitation_error"], t["student_f_mem"],
+                     np.nan if t["transfer"] is None else t["transfer"], t["teacher_f_mem"]))
+        if len(pts) >= 2:
+            series[label] = np.array([np.nanmean(pts[s], axis=0) for s in sorted(pts)])
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.4 + 0.12 * len(series)))
+    for i, (label, a) in enumerate(series.items()):
+        ax.plot(a[:, 0], a[:, 1], "o-", ms=3, c=f"C{i}", label=f"{label}: f_mem")
+        ax.plot(a[:, 0], a[:, 2], "s--", ms=3, c=f"C{i}", alpha=0.7,
+                label=f"{label}: transfer rate")
+    teacher = np.mean([a[-1, 3] for a in series.values()])
+    ax.axhline(teacher, ls=":", c="k", lw=1, label="Phi_teacher f_mem (CD grid)")
+    ax.set_xscale("log")
+    ax.invert_xaxis()  # time runs left to right as the error falls
+    ax.set_xlabel("imitation error |f_student - Phi_teacher|^2 / (d sigma_data^2), log axis")
+    ax.set_title("one-step student over distillation time (mean over seeds); dashed: "
+                 "P(same point | teacher memorized)", fontsize=9)
+    ax.set_ylabel("fraction of the shared latents")
+    ax.set_ylim(-0.03, 1.05)
+    ax.grid(alpha=0.3)
+    # below the axes: the curves fill the panel from the bottom left to the top right
+    ax.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES = {"phase_diagram": phase_diagram, "distillation": distillation,
-           "frontier": frontier_over_cells}
+           "frontier": frontier_over_cells, "transfer": transfer_over_cells}

@@ -3,8 +3,10 @@ the figures across them and the report (the shipped studies add their answers).
 
     phase_diagram.png   teacher f_mem over the first grid key x training time, and the final
                         f_mem of teacher and student per grid value (mean and spread over seeds)
-    distillation.png    the student's f_mem over distillation time (to its plateau)
+    distillation.png    the student's f_mem over distillation time (log step axis), per setting
     frontier.png        memorization against quality for every cell (cdlite.experiments.curves)
+    transfer.png        the student's f_mem and transfer rate against its imitation error over
+                        distillation time, per setting (cdlite.metrics.transfer)
 """
 from __future__ import annotations
 
@@ -50,9 +52,14 @@ def row(cell, m: dict, seconds) -> dict:
     t_curve = m.get("teacher_curve") or []
     r["teacher_steps_to_f_mem_0.5"] = time_to(t_curve, 0.5)
     r["teacher_steps_to_f_mem_0.9"] = time_to(t_curve, 0.9)
-    plateau = m.get("distill_plateau") or {}
     r["distill_steps"] = (m.get("student_curve") or [{}])[-1].get("step")
-    r["plateau_reached"] = plateau.get("reached")
+    growth = m.get("student_growth") or {}
+    r["student_growth"] = growth.get("slope")
+    r["student_converged"] = growth.get("converged")
+    transfer = (m.get("student") or {}).get("transfer") or {}
+    r["phi_teacher_f_mem"] = transfer.get("teacher_f_mem")
+    r["student_transfer"] = transfer.get("transfer")
+    r["student_imitation_error"] = transfer.get("imitation_error")
     for key, f in frontier(m).items():
         r[f"teacher_f_mem_at_student_{key}"] = f["teacher"].get("f_mem")
         r[f"student_below_teacher_{key}"] = f["below_teacher"]
