@@ -97,9 +97,8 @@ FIELD_BYTES = {
     "DistillConfig.steps": lambda c: 1024 * (c.steps // max(c.eval_every, 1) + 1),
     "DistillConfig.batch": lambda c: 4 * 64 * c.batch,
     "DistillConfig.N": lambda c: 48 * c.N,
-    "DistillConfig.plateau_window": lambda c: 8 * c.plateau_window,
-    "DistillConfig.student_width": lambda c: _W * c.student_width * c.student_width,
-    "DistillConfig.student_depth": lambda c: _W * c.student_depth * max(c.student_width, 1) ** 2,
+    "DistillPlan.student_width": lambda c: _W * c.student_width * c.student_width,
+    "DistillPlan.student_depth": lambda c: _W * c.student_depth * max(c.student_width, 1) ** 2,
     "EvalConfig.n_samples": lambda c: 12 * 2 * c.n_samples,
     "EvalConfig.n_curve": lambda c: 12 * 2 * c.n_curve,
     "EvalConfig.n_boot": lambda c: 8 * c.n_boot,
@@ -141,7 +140,9 @@ def config_costs(cfg, prefix: str = "") -> list[tuple[str, object, int]]:
         if dataclasses.is_dataclass(value):
             out += config_costs(value, f"{prefix}{f.name}.")
             continue
-        cost = FIELD_BYTES.get(f"{type(cfg).__name__}.{f.name}")
+        # a field's cost is declared by the class that declares the field (a subclass inherits)
+        cost = next((FIELD_BYTES[k] for k in (f"{c.__name__}.{f.name}" for c in type(cfg).__mro__)
+                     if k in FIELD_BYTES), None)
         if cost is not None:
             out.append((prefix + f.name, value, int(cost(cfg))))
     return out

@@ -49,8 +49,6 @@ class DistillConfig(Config):
     #                               eval_every steps, or at log-spaced steps (64, 128, 256, ...,
     #                               then `steps`: cdlite.metrics.growth.log_spaced_steps)
     eval_every: int = 500         # the spacing of the linear schedule (and at the end)
-    student_width: int = 0        # the student's hidden width (MLP) or p (RF); 0 = the teacher's
-    student_depth: int = 0        # the student's hidden layers (MLP); 0 = the teacher's
 
     def eval_steps(self) -> frozenset:
         """The steps after which the loop evaluates (step 0, before training, always too)."""
@@ -60,8 +58,7 @@ class DistillConfig(Config):
 
     def check(self):
         yield from positive(self, "steps", "batch", "lr", "eval_every")
-        yield from at_least(self, 0, "huber_c", "ema_half_life", "grad_clip", "student_width",
-                            "student_depth")
+        yield from at_least(self, 0, "huber_c", "ema_half_life", "grad_clip")
         if self.eval_schedule == "log" and self.steps > 0:
             points = log_spaced_steps(self.steps, LOG_FIRST, min_points=1)
             if len(points) < 3:  # the growth law fits a line and needs 3 points

@@ -6,7 +6,8 @@ Each section is the config class of the component that reads it, declared there 
     net        MLPConfig or RFConfig of cdlite.nn.networks (net.kind picks the family)
     diffusion  DiffusionConfig of cdlite.diffusion.samplers (noise range, teacher sampler)
     teacher    TeacherConfig of cdlite.diffusion.train
-    distill    DistillConfig of cdlite.distill.train
+    distill    DistillPlan below: DistillConfig of cdlite.distill.train (what the loop reads)
+               plus the student's size (what the pipeline reads when it builds the student)
     eval       EvalConfig below (what the run measures)
 
 Any field can be set by its dotted name (`--set teacher.steps=8000`) or from a TOML file with the
@@ -28,6 +29,18 @@ from ..nn.networks import MLPConfig, RFConfig
 # The sections that act only after the teacher: they play no part in what the teacher stages
 # compute, so runs that differ only in them share one teacher (a sweep trains it once).
 AFTER_TEACHER = ("distill", "run_ct")
+
+
+@dataclass(frozen=True)
+class DistillPlan(DistillConfig):
+    """The distillation section of a run: the loop's settings, and the size of the student,
+    which the pipeline reads when it builds the student's network (the loop never does)."""
+    student_width: int = 0        # the student's hidden width (MLP) or p (RF); 0 = the teacher's
+    student_depth: int = 0        # the student's hidden layers (MLP); 0 = the teacher's
+
+    def check(self):
+        yield from super().check()
+        yield from at_least(self, 0, "student_width", "student_depth")
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,7 @@ class RunConfig(Config):
     net: MLPConfig | RFConfig = field(default_factory=MLPConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
+    distill: DistillPlan = field(default_factory=DistillPlan)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def check(self):

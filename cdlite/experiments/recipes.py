@@ -12,16 +12,15 @@ from dataclasses import replace
 from ..data import Digits, Gaussians, TwoMoons
 from ..diffusion.samplers import DiffusionConfig
 from ..diffusion.train import TeacherConfig
-from ..distill.train import DistillConfig
 from ..nn.networks import MLPConfig
-from .config import EvalConfig, RunConfig
+from .config import DistillPlan, EvalConfig, RunConfig
 
 TOY_GAUSSIANS = RunConfig(
     data=Gaussians(n_train=16),
     net=MLPConfig(hidden=128, depth=3, input_fourier=32, input_fourier_scale=2.0),
     diffusion=DiffusionConfig(sigma_max=20.0),
     teacher=TeacherConfig(steps=4000, lr=2e-3, eval_every=500),
-    distill=DistillConfig(steps=2000, lr=2e-4, N=18, mu=0.95, eval_every=250),
+    distill=DistillPlan(steps=2000, lr=2e-4, N=18, mu=0.95, eval_every=250),
 )
 # the same pipeline on another 2-D shape: only the data and its noise range differ
 TWO_MOONS = replace(TOY_GAUSSIANS, data=TwoMoons(n_train=16),
@@ -31,7 +30,7 @@ DIGITS = RunConfig(
     net=MLPConfig(hidden=256, depth=3, input_fourier=0),
     diffusion=DiffusionConfig(sigma_max=20.0),
     teacher=TeacherConfig(steps=12000, lr=1e-3, eval_every=2000),
-    distill=DistillConfig(steps=2000, lr=1e-4, N=18, mu=0.95, eval_every=500),
+    distill=DistillPlan(steps=2000, lr=1e-4, N=18, mu=0.95, eval_every=500),
     eval=EvalConfig(n_samples=2000, n_curve=300),
 )
 
