@@ -8,6 +8,8 @@ row) exists: a grid of 10^9 cells is one line at once instead of an hour of expa
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from typing import Iterable
 
@@ -131,31 +133,49 @@ NOT_SIZES = {"RunConfig.seed", "RFTheoryConfig.seed", "TeacherConfig.warmup",
              "FashionMNIST.downsample", "ArrayFile.pixel_range"}
 
 
-def config_costs(cfg, prefix: str = "") -> list[tuple[str, object, int]]:
-    """(dotted key, value, bytes) of every size-like field of a config, sections included."""
-    import dataclasses
+def config_costs(cfg, prefix: str = "") -> list[tuple[str, object, int, int]]:
+    """(dotted key, value, bytes, blame) of every size-like field of a config, sections
+    included. `blame` is what the field adds to its section's bytes (the section's bytes less
+    those with the field at 1): the field a message names, since costs multiply (depth x
+    hidden^2 is large because of either)."""
+    def section_bytes(obj) -> int:
+        return sum(int(cost(obj)) for name, cost in _costs(obj))
     out = []
+    total = section_bytes(cfg)
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             out += config_costs(value, f"{prefix}{f.name}.")
             continue
-        # a field's cost is declared by the class that declares the field (a subclass inherits)
-        cost = next((FIELD_BYTES[k] for k in (f"{c.__name__}.{f.name}" for c in type(cfg).__mro__)
-                     if k in FIELD_BYTES), None)
-        if cost is not None:
-            out.append((prefix + f.name, value, int(cost(cfg))))
+        cost = _cost_of(cfg, f.name)
+        if cost is None:
+            continue
+        smallest = copy.copy(cfg)
+        object.__setattr__(smallest, f.name, () if isinstance(value, tuple) else 1)
+        out.append((prefix + f.name, value, int(cost(cfg)), total - section_bytes(smallest)))
     return out
 
 
+def _cost_of(obj, name: str):
+    """The declared cost of field `name` of a config, or None: a field's cost is declared under
+    the class that declares the field, and a subclass inherits it."""
+    return next((FIELD_BYTES[k] for k in (f"{c.__name__}.{name}" for c in type(obj).__mro__)
+                 if k in FIELD_BYTES), None)
+
+
+def _costs(obj):
+    return [(f.name, _cost_of(obj, f.name)) for f in dataclasses.fields(obj)
+            if _cost_of(obj, f.name) is not None]
+
+
 def check_config(cfg, budget: int | None = None) -> int:
-    """Refuse, in one line naming the largest field, a config whose size-like fields alone need
+    """Refuse, in one line naming the field to blame, a config whose size-like fields alone need
     more than the memory budget; returns their bytes. Only arithmetic on the values: nothing
     the config describes is built."""
     costs = config_costs(cfg)
-    total = sum(nbytes for _, _, nbytes in costs)
-    key, value, _ = max(costs, key=lambda c: c[2], default=("", None, 0))
-    check_budget(total, f"this config (largest: {key}={value!r})" if key else "this config",
+    total = sum(nbytes for _, _, nbytes, _ in costs)
+    key, value, _, _ = max(costs, key=lambda c: c[3], default=("", None, 0, 0))
+    check_budget(total, f"this config (mostly {key}={value!r})" if key else "this config",
                  budget)
     return total
 

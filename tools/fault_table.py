@@ -43,28 +43,22 @@ def cdlite_cmd(*args, cwd=None, wait=True, env=None):
 
 
 def measured(*args, env=None, limit=60):
-    """(exit status, stderr, seconds, peak RSS in MB) of a cdlite command; one still running
-    after `limit` seconds is killed (status "killed")."""
-    cmd = [sys.executable, "-m", "cdlite_cli.main", *map(str, args)]
+    """(exit status, stderr, seconds, peak RSS in MB) of a cdlite command, the RSS as GNU time
+    reports it (a child of this big process would start from this process's peak); one still
+    running after `limit` seconds is killed (status "killed")."""
+    timer = ["/usr/bin/time", "-f", "__peak_kb__ %M"] if os.path.exists("/usr/bin/time") else []
+    cmd = [*timer, sys.executable, "-m", "cdlite_cli.main", *map(str, args)]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
-    killed = False
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() - start > limit:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
-            killed = True
-            break
-        time.sleep(0.01)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    return ("killed" if killed else proc.returncode), err, time.perf_counter() - start, \
-        usage.ru_maxrss / 1024
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=limit,
+                           env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        return "killed", "", time.perf_counter() - start, float("nan")
+    seconds = time.perf_counter() - start
+    lines = r.stderr.splitlines()
+    peak = [int(x.split()[1]) for x in lines if x.startswith("__peak_kb__")]
+    err = "\n".join(x for x in lines if not x.startswith(("__peak_kb__", "Command exited")))
+    return r.returncode, err, seconds, (peak[0] / 1024 if peak else float("nan"))
 
 
 def first_line(text: str) -> str:
