@@ -1,5 +1,5 @@
 """What metrics.json and sweep.csv hold: their one definition (docs/metrics.md is written from
-it: `python -m cdlite.experiments.schema > docs/metrics.md`, and a test keeps the two equal).
+it by cdlite.experiments.metrics_doc, and a test keeps the two equal).
 
 A record is a list of fields: (key, type, when it is there, meaning). `problems(metrics)`
 checks a run's metrics.json against it: every key it holds is declared here with the right
@@ -293,45 +293,3 @@ def _fits(v, kind) -> bool:
             INTERVAL: isinstance(v, list) and len(v) == 2
             and all(_fits(x, NUMBER) for x in v),
             "list": isinstance(v, list) or v is None, "object": isinstance(v, dict)}[kind]
-
-
-# --- docs/metrics.md --------------------------------------------------------------------------
-
-def _table(record: Record) -> list[str]:
-    def kind(k):
-        return (f"list of {k[0].name}s" if isinstance(k, list) else
-                f"{k.name} (below)" if isinstance(k, Record) else k)
-    rows = [f"| `{f.key}` | {kind(f.kind)} | {f.when} | {f.meaning} |" for f in record.fields]
-    extra = [f"| (others) | number | | {record.open_keys} |"] if record.open_keys else []
-    return ["| key | type | present | meaning |", "|---|---|---|---|"] + rows + extra
-
-
-def markdown() -> str:
-    """docs/metrics.md, written from the definitions above and the registry of scores."""
-    out = ["# What a run writes: metrics.json and sweep.csv", "",
-           "Generated from `cdlite/experiments/schema.py` (`python -m cdlite.experiments.schema"
-           " > docs/metrics.md`); tests check every recipe's metrics.json against it. "
-           "\"always\" means: in every complete run of the recipe.", ""]
-    for title, record in (("metrics.json of the pipeline recipes", PIPELINE),
-                          ("reference", REFERENCE),
-                          ("A row (one model's samples, or a reference)", ROW),
-                          ("quality", QUALITY), ("A curve point", CURVE_POINT),
-                          ("transfer (one student against Phi_teacher, per latent)", TRANSFER),
-                          ("transfer_teacher", TRANSFER_TEACHER),
-                          ("growth (student_growth)", GROWTH),
-                          ("metrics.json of rf-theory", RF_THEORY)):
-        out += [f"## {title}", ""] + _table(record) + [""]
-    out += ["## The quality scores (cdlite.metrics.scores)", "",
-            "A new score is one function plus one `register(Score(...))` row.", "",
-            "| key | better | column | data | on curves | frontier | meaning |",
-            "|---|---|---|---|---|---|---|"]
-    out += [f"| `{s.key}` | {'higher' if s.direction > 0 else 'lower'} | {s.column} | {s.data} "
-            f"| {'yes' if s.on_curve else 'no'} | {'yes' if s.frontier else 'no'} | {s.label} |"
-            for s in SCORES.values()]
-    out += ["", "## sweep.csv (one row per finished cell)", "", "| column | type | meaning |",
-            "|---|---|---|"] + [f"| `{c}` | {k} | {m} |" for c, k, m in SWEEP_CSV]
-    return "\n".join(out) + "\n"
-
-
-if __name__ == "__main__":
-    print(markdown(), end="")

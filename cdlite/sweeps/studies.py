@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CdliteError
-from ..experiments.curves import transfer_sentence, transfer_trend
 from ..fileio import save_figure, write_text
 from ..metrics.growth import growth
+from .distill_time import distill_time_answer
 from .sweep import SweepSpec
 from .figures import FIGURES
 from ..report.format import mean_sd, plus_minus
@@ -39,143 +39,6 @@ class Study:
 def _pm(values) -> str:
     """Mean ± sd over seeds, two digits, in the answers' sentences."""
     return plus_minus(*mean_sd(values), digits=2, missing="n/a")
-
-
-def _cells_at(cells, steps, schedule) -> list:
-    """The metrics of the cells with this distillation budget and learning-rate schedule."""
-    return [m for c, m in cells if int(c.cfg.distill.steps) == int(steps)
-            and c.cfg.distill.lr_schedule == schedule]
-
-
-def _up_to(curve: list, step: int) -> list:
-    return [p for p in curve if p["step"] <= step]
-
-
-def _slope(curves) -> str:
-    """The growth law of curves as 'slope (interval)', or why it could not be fitted."""
-    try:
-        g = growth(curves)
-    except CdliteError as e:
-        return f"not fitted ({e})"
-    return f"{g.slope:+.3f} per doubling ({g.level:.0%} interval {g.interval[0]:+.3f} to " \
-           f"{g.interval[1]:+.3f}, over {g.over})"
-
-
-def distill_time_answer(rows: list, cells: list) -> list:
-    budgets = sorted({int(c.cfg.distill.steps) for c, _ in cells})
-    schedules = list(dict.fromkeys(c.cfg.distill.lr_schedule for c, _ in cells))
-    if not budgets:
-        return []
-    top = budgets[-1]
-    const = _cells_at(cells, top, "constant")
-    lines = []
-    if const:  # the growth law, on the longest constant-rate curves (one per seed)
-        curves = [m["student_curve"] for m in const]
-        g = None
-        try:
-            g = growth(curves)
-        except CdliteError as e:
-            lines.append(f"The growth law could not be fitted on the constant schedule: {e}.")
-        if g is not None:
-            lines.append(f"Constant learning rate, {top:,} steps, {len(curves)} seed(s): "
-                         + g.statement)
-        decades = [(b, _slope([_up_to(c, b) for c in curves])) for b in budgets]
-        lines.append("Does the curve bend? The slope of f_mem per doubling over the decade "
-                     "ending at each budget (constant schedule, the same curves): "
-                     + "; ".join(f"steps {b // 10:,}-{b:,}: {s}" for b, s in decades) + ".")
-        if len(budgets) >= 2:
-            first, last = (growth([_up_to(c, b) for c in curves]) if _fits(curves, b)
-                           else None for b in (budgets[0], top))
-            if first and last:
-                apart = first.interval[1] < last.interval[0] or last.interval[1] < \
-                    first.interval[0]
-                shape = "steeper" if last.slope > first.slope else "flatter"
-            lines.append(
-                    f"From the first decade ({budgets[0] // 10:,}-{budgets[0]:,}) to the last "
-                    f"({top // 10:,}-{top:,}) the slope goes from {first.slope:+.3f} to "
-                    f"{last.slope:+.3f} per doubling: "
-                    + (f"the intervals do not overlap, so the curve bends: on a log step axis "
-                       f"it is {shape} in the last decade." if apart else
-                       "the intervals overlap, so no bend is resolved: f_mem grows like a + b "
-                       "log2(steps) over the whole range.")
-                    + _steepest(curves, budgets))
-    lines += ["", "At each budget (mean ± sd over seeds; the final evaluation; the transfer "
-              "rate P(student memorizes the same point | teacher memorized) and the imitation "
-              "error on the shared latents against Phi_teacher, the teacher's Heun map on the "
-              "CD grid; below: the seeds whose student lies below the teacher's curve at its "
-              "own quality, weak: a score that rates the untrained teacher as well):", ""]
-    keys = [c.rsplit("_student_", 1)[1] for c in rows[0]
-            if c.startswith("teacher_f_mem_at_student_")] if rows else []
-    head = ["budget", "schedule", "seeds", "student f_mem (1 step)", "2 steps",
-            "transfer rate", "imitation error", "Phi_teacher f_mem"] + \
-        [f"teacher f_mem at the student's {k}" for k in keys] + \
-        [f"student below the teacher ({k})" for k in keys]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    ends = {}
-    for b in budgets:
-        for sched in schedules:
-            rs = [r for r in rows if int(r["distill.steps"]) == b
-                  and r["distill.lr_schedule"] == sched]
-            if not rs:
-                continue
-            ends[sched, b] = mean_sd(r["student_f_mem"] for r in rs)[0]
-            below = [[r.get(f"student_below_teacher_{k}") for r in rs] for k in keys]
-            lines.append("| " + " | ".join(
-                [f"{b:,}", sched, str(len(rs)), _pm(r["student_f_mem"] for r in rs),
-                 _pm(r["student_2step_f_mem"] for r in rs),
-                 _pm(r["student_transfer"] for r in rs),
-                 plus_minus(*mean_sd(r["student_imitation_error"] for r in rs), digits=4,
-                            missing="n/a"),
-                 _pm(r["phi_teacher_f_mem"] for r in rs)]
-                + [_pm(r.get(f"teacher_f_mem_at_student_{k}") for r in rs) for k in keys]
-                + [f"{sum(x is True for x in bl)} of {len(bl)}"
-                   + (f" (weak {w})" if (w := sum(bool(r.get(f"weak_{k}")) for r in rs)) else "")
-                   for k, bl in zip(keys, below)]) + " |")
-    lines.append("")
-    for sched in schedules:
-        pts = [(b, ends[sched, b]) for b in budgets if (sched, b) in ends]
-        if len(pts) >= 2:
-            x, y = np.log2([b for b, _ in pts]), np.array([v for _, v in pts])
-            slope = float(np.polyfit(x, y, 1)[0])
-            lines.append(f"End value against budget, {sched} schedule: the final one-step "
-                         f"f_mem goes " + " -> ".join(f"{v:.2f} ({b:,})" for b, v in pts)
-                         + f", {slope:+.3f} per doubling of the budget.")
-        elif pts:
-            lines.append(f"End value, {sched} schedule: {pts[0][1]:.2f} at {pts[0][0]:,} steps "
-                         "(one budget: no dependence on the budget measured).")
-    if {"constant", "cosine"} <= set(schedules):
-        both = [b for b in budgets if ("constant", b) in ends and ("cosine", b) in ends]
-        lines.append("Cosine minus constant, final one-step f_mem at the same budget: "
-                     + ", ".join(f"{ends['cosine', b] - ends['constant', b]:+.2f} ({b:,})"
-                                 for b in both) + ".")
-    lines.append(f"The teacher's own f_mem is {_pm(r['teacher_f_mem'] for r in rows)}, chance "
-                 f"{_pm(r['chance'] for r in rows)}.")
-    for m in const:
-        lines.append(f"- seed {m['seed']}: "
-                     + transfer_sentence(transfer_trend(m.get("student_curve") or [])))
-    return lines
-
-
-def _steepest(curves, budgets) -> str:
-    """With a middle budget: which decade the slope is largest in (a bend need not be one way),
-    and how rough a bootstrap over a few seeds is."""
-    fitted = [(b, growth([_up_to(c, b) for c in curves])) for b in budgets if _fits(curves, b)]
-    if len(fitted) < 3:
-        return ""
-    b, g = max(fitted, key=lambda bg: bg[1].slope)
-    text = f" The largest slope, {g.slope:+.3f}, is over the decade ending at {b:,} steps."
-    if len(curves) <= 3:
-        text += (f" (A bootstrap over {len(curves)} seeds draws few distinct means: read these "
-                 "intervals as rough.)")
-    return text
-
-
-def _fits(curves, b) -> bool:
-    try:
-        growth([_up_to(c, b) for c in curves])
-    except CdliteError:
-        return False
-    return True
 
 
 def phase_answer(rows: list, cells: list) -> list:
