@@ -9,14 +9,7 @@ from click.testing import CliRunner
 from cdlite.experiments import schema
 from cdlite_cli.main import main
 
-TINY = ["--quick", "--set", "teacher.steps=40", "--set", "distill.steps=20",
-        "--set", "eval.n_samples=100", "--set", "eval.n_curve=50", "--set", "eval.n_boot=50"]
-
-
-def invoke(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
+from cli_helpers import TINY, invoke
 
 
 @pytest.fixture(scope="module")
