@@ -124,10 +124,11 @@ def test_a_config_of_another_recipe_is_refused(tmp_path):
         resolve_config(get_recipe("toy-gaussians"), config_file=path)
 
 
-def test_the_run_has_one_data_scale():
-    with pytest.raises(ConfigError, match="name two data scales"):
+def test_the_run_has_one_data_scale_setting():
+    """diffusion.sigma_data is the one setting of EDM's data scale; a dataset has no second one."""
+    with pytest.raises(CdliteError, match="unknown config key 'data.sigma_data'"):
         override(RunConfig(), {"data.name": "array", "data.path": "x.npz",
-                               "data.sigma_data": "0.5", "diffusion.sigma_data": "0.7"})
+                               "data.sigma_data": "0.5"})
 
 
 def test_dataset_options_are_their_own_class():

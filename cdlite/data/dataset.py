@@ -213,11 +213,11 @@ class ArrayFile(DataConfig):
     path: str = ""                # the .npy or .npz file
     key: str = ""                 # which array of an .npz (may be left out if it holds one)
     pixel_range: tuple[float, ...] = ()  # (low, high) of the pixels, mapped to [-1, 1]
-    sigma_data: float = 0.0       # the data scale (0 = measured on the training set)
+    # (the data scale is measured on the training set; the run's one setting that overrides it
+    # is diffusion.sigma_data)
 
     def check(self):
         yield from super().check()
-        yield from at_least(self, 0, "sigma_data")
         if not self.path:
             yield "path='' (dataset 'array' needs path=... to a .npy or .npz file)"
         if self.pixel_range and len(self.pixel_range) != 2:
@@ -225,8 +225,7 @@ class ArrayFile(DataConfig):
 
     def build(self, seed: int) -> Dataset:
         data = load_array(self.path, self.key or None)
-        return _from_pool(self, data, None, seed, None, pixel_range=self.pixel_range or None,
-                          sigma_data=self.sigma_data or None)
+        return _from_pool(self, data, None, seed, None, pixel_range=self.pixel_range or None)
 
 
 DATASETS = {cls.name: cls for cls in (Gaussians, TwoMoons, Rings, SwissRoll, Checkerboard,
@@ -285,8 +284,7 @@ def _from_generator(cfg: DataConfig, sample, seed: int, sigma_data: float, mixtu
                    info=info)
 
 
-def _from_pool(cfg: DataConfig, data, labels, seed: int, scaling: str | None, pixel_range=None,
-               sigma_data=None):
+def _from_pool(cfg: DataConfig, data, labels, seed: int, scaling: str | None, pixel_range=None):
     """Split a fixed pool (N, d) or (N, h, w): train = perm[:n_train], test = perm[N - n_test:]."""
     name, n_train = cfg.name, cfg.n_train
     if data.ndim not in (2, 3) or data.shape[0] == 0 or int(np.prod(data.shape[1:])) == 0:
@@ -309,14 +307,16 @@ def _from_pool(cfg: DataConfig, data, labels, seed: int, scaling: str | None, pi
             raise CdliteError(f"{name}: pixel_range must be (low, high) with high > low, "
                               f"got {pixel_range}")
         x = (2.0 * (x - lo) / (hi - lo) - 1.0).astype(np.float32)  # [lo, hi] -> [-1, 1]
-        sigma_data = IMAGE_SIGMA_DATA if sigma_data is None else sigma_data
+        sigma_data = IMAGE_SIGMA_DATA
+    else:
+        sigma_data = None
     perm = make_rng(seed).permutation(N)
     train_idx, test_idx = perm[:n_train], perm[N - n_test:]
     if sigma_data is None:  # no known scale: estimate it from the training set only
         sigma_data = _rms_std(x[train_idx])
         if not sigma_data > 0:
             raise CdliteError(f"{name}: the training points are all identical (std 0); "
-                              f"pass sigma_data=... or use more varied data")
+                              "use more varied data")
     info = {**_info(cfg, seed), "n_test": n_test, "pool_size": N, "source": "pool",
             "sigma_data_measured": _rms_std(x[train_idx])}
     if scaling:

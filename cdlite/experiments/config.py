@@ -86,18 +86,13 @@ class RunConfig(Config):
                    "distill.init=scratch)")
         if d.student_depth and self.net.kind != "mlp":
             yield f"distill.student_depth={d.student_depth} (only an MLP has a depth; leave it 0)"
-        data_scale = getattr(self.data, "sigma_data", 0.0)  # array files only: a known scale
-        if self.diffusion.sigma_data and data_scale and self.diffusion.sigma_data != data_scale:
-            yield (f"diffusion.sigma_data={self.diffusion.sigma_data} and data.sigma_data="
-                   f"{data_scale} name two data scales; set one of them (the run has one, see "
-                   "RunConfig.sigma_data)")
         if not self.eval.student_tau > self.diffusion.sigma_min:
             yield (f"eval.student_tau={self.eval.student_tau} (must exceed diffusion.sigma_min="
                    f"{self.diffusion.sigma_min})")
 
     def sigma_data(self, ds) -> float:
         """The one data scale of the run (EDM's sigma_data): diffusion.sigma_data when set,
-        else the dataset's (known for toy data, data.sigma_data or measured for files)."""
+        else the dataset's (known for toy data, measured on the training set for files)."""
         return self.diffusion.sigma_data or ds.sigma_data
 
     def student_net(self):
