@@ -59,7 +59,6 @@ def run_pipeline(cfg: RunConfig, folder, prepared: Prepared) -> None:
 
     # the baselines: CT without a teacher (optional: it costs a second training), and the
     # empirical optimum, the perfect memorizer every f_mem is read against
-
     if cfg.run_ct:
         run_stage(ctx, "consistency training", ct_stage)
     run_stage(ctx, "references", references_stage)
