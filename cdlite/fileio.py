@@ -61,6 +61,16 @@ def fsync_folder(folder) -> None:
         os.close(fd)
 
 
+def make_folder(path, what: str) -> None:
+    """Create the folder `path` (and its parents) for a `what` ("run", "seeds", "sweep"), or
+    say in one line why it cannot be made."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise CdliteError(f"cannot create the {what} folder {path}: {e.strerror}; choose "
+                          "another --out") from None
+
+
 def write_text(path, text: str) -> None:
     with atomic_file(path, "w") as fh:
         fh.write(text)

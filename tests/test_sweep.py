@@ -9,21 +9,17 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
 from cdlite.catalog import get_recipe
 from cdlite.runs.runner import resolve_config, run_recipe
-from cdlite_cli.main import main
+
+from cli_helpers import invoke
 
 SETS = ["--set", "teacher.steps=80", "--set", "eval.n_samples=150", "--set", "eval.n_curve=60",
         "--set", "eval.n_boot=50"]
 GRID = ["--grid", "distill.steps=40,70"]
 
 
-def invoke(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 def ledger(out):

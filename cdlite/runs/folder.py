@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import npzio
 from ..errors import CdliteError
-from ..fileio import atomic_file, read_limited, write_json, write_text
+from ..fileio import atomic_file, make_folder, read_limited, write_json, write_text
 from ..locking import LOCK, FolderLock, describe, holder
 from .files import stage_files, undo_stages_with_bad_files, file_record
 from .identity import check_target, declare, text_hash
@@ -267,11 +267,7 @@ def _make_room(path: Path, force: bool) -> tuple[FolderLock, Path | None]:
     lock and the folder moved aside (or None)."""
     if path.exists() and not path.is_dir():
         raise CdliteError(f"--out {path} is a file; give a folder for the run")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CdliteError(f"cannot create the run folder {path}: {e.strerror}; choose "
-                          "another --out") from None
+    make_folder(path, "run")
     lock = FolderLock.acquire(path, what="run")
     try:
         if check_target(path, "run") is None:

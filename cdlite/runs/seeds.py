@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import CdliteError
-from ..fileio import write_json, write_text
+from ..fileio import make_folder, write_json, write_text
 from ..locking import FolderLock
 from .folder import describe_state, read_json
 from .identity import check_target, declare, read_mark, text_hash
@@ -48,10 +48,7 @@ def _seeds_folder(out: Path, force: bool):
     """Create and lock the seeds folder `out`; an earlier one is refused (resume it) or, with
     force, moved aside whole: two runs never mix in it."""
     found = check_target(out, "seeds")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CdliteError(f"cannot create {out}: {e.strerror}; choose another --out") from None
+    make_folder(out, "seeds")
     replaced = None
     with FolderLock.acquire(out, what="seeds") as lock:
         if found is not None:

@@ -28,7 +28,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import CdliteError
-from ..fileio import write_json
+from ..fileio import make_folder, write_json
 from ..catalog import get_recipe
 from ..runs.files import file_problem
 from ..runs.folder import describe_state, read_json
@@ -185,11 +185,7 @@ def run_sweep(spec: SweepSpec, out, executor_factory, log=None, yes: bool = Fals
     cells = expand(spec)
     out = Path(out)
     check_target(out, "sweep")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CdliteError(f"cannot create the sweep folder {out}: {e.strerror}; choose another "
-                          "--out") from None
+    make_folder(out, "sweep")
     lock = FolderLock.acquire(out, what="sweep")
     try:
         check_target(out, "sweep")  # again, now that nobody else can write it
